@@ -1,0 +1,517 @@
+//! The embedded Store: one SQLite file (WAL mode) under `$XDG_DATA_HOME/rohe/`.
+//!
+//! Why SQLite (see ARCHITECTURE.md for the measurements): the store holds documents *and*
+//! time-ordered metric reports that the Metrics tab queries by time range, so it needs
+//! indexes and transactions, not only keys and values; WAL lets a console read while an agent
+//! writes, and several `rohe` processes share one file safely through SQLite's own locking.
+//! A committed transaction survives `kill -9` of the process (WAL + `synchronous=NORMAL`);
+//! `sync: full` in the config also makes it survive a power loss, at a cost per commit.
+
+use crate::domain::app::{Application, RegistrationEvent};
+use crate::error::{Error, Result};
+use crate::ports::store::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Bumped when the schema changes; a newer file is refused rather than misread.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS applications (
+    name    TEXT PRIMARY KEY,
+    app_id  TEXT NOT NULL UNIQUE,
+    version INTEGER NOT NULL,
+    doc     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS registration_history (
+    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+    name   TEXT NOT NULL,
+    app_id TEXT NOT NULL,
+    doc    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS registration_history_by_name ON registration_history(name, seq);
+CREATE TABLE IF NOT EXISTS agents (
+    name    TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    doc     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS metric_reports (
+    app_id      TEXT NOT NULL,
+    report_id   TEXT NOT NULL,
+    received_us INTEGER NOT NULL,
+    doc         TEXT NOT NULL,
+    PRIMARY KEY (app_id, report_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS metric_reports_by_time ON metric_reports(app_id, received_us);
+CREATE TABLE IF NOT EXISTS analysis_results (
+    app_id    TEXT NOT NULL,
+    window_id TEXT NOT NULL,
+    grp       TEXT NOT NULL,
+    at_us     INTEGER NOT NULL,
+    doc       TEXT NOT NULL,
+    PRIMARY KEY (app_id, window_id, grp)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS analysis_results_by_time ON analysis_results(app_id, at_us);
+CREATE TABLE IF NOT EXISTS audit (
+    seq   INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_us INTEGER NOT NULL,
+    doc   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit(at_us);
+";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    /// Durable across a process crash (kill -9); the default.
+    #[default]
+    Normal,
+    /// Durable across a power loss too: one fsync per commit.
+    Full,
+}
+
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+fn store_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |e| {
+        let busy = matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        );
+        let not_db = matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::NotADatabase)
+        );
+        let err = Error::runtime(format!("store {}: {e}", path.display()));
+        if busy {
+            err.hint("another rohe process has held the store's write lock for over 5 s; retry, or find it with `fuser` on the file")
+        } else if not_db {
+            err.hint("this file is not a rohe store: set store.path in the config to another file")
+        } else {
+            err
+        }
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::runtime(format!("encoding a record: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| {
+        Error::runtime(format!("the store holds an unreadable {what} record: {e}"))
+            .hint("the file may have been written by another program")
+    })
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+impl SqliteStore {
+    /// Open (and create when missing) the store at `path`.
+    pub fn open(path: &Path, sync: SyncMode) -> Result<Self> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::runtime(format!(
+                    "cannot create the store directory {}: {e}",
+                    dir.display()
+                ))
+                .field("store.path")
+            })?;
+        }
+        let err = store_err(path);
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(&err)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(&err)?;
+        // journal_mode answers with a row; a non-database file fails here with a clear code.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(&err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::runtime(format!(
+                "store {}: cannot use write-ahead logging (journal mode is {mode})",
+                path.display()
+            ))
+            .hint("put the store on a local file system"));
+        }
+        let sync_pragma = match sync {
+            SyncMode::Normal => "PRAGMA synchronous=NORMAL",
+            SyncMode::Full => "PRAGMA synchronous=FULL",
+        };
+        conn.execute_batch(sync_pragma).map_err(&err)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(&err)?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::runtime(format!(
+                "store {} has schema version {version}; this rohe understands up to {SCHEMA_VERSION}",
+                path.display()
+            ))
+            .hint("upgrade rohe, or point store.path at another file"));
+        }
+        if version < SCHEMA_VERSION {
+            let tx_sql =
+                format!("BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;");
+            conn.execute_batch(&tx_sql).map_err(&err)?;
+        }
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Run blocking SQLite work off the async executor.
+    async fn with<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &Path) -> Result<T> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| Error::runtime("the store connection was poisoned by a panic"))?;
+            f(&mut guard, &path)
+        })
+        .await
+        .map_err(|e| Error::runtime(format!("store task failed: {e}")))?
+    }
+}
+
+fn version_conflict(what: &str, name: &str) -> Error {
+    Error::conflict(format!(
+        "{what} {name:?} was changed by someone else meanwhile"
+    ))
+    .hint("re-read it and try again")
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn info(&self) -> StoreInfo {
+        StoreInfo {
+            backend: "embedded",
+            location: self.path.display().to_string(),
+        }
+    }
+
+    async fn get_app(&self, name: &str) -> Result<Option<Versioned<Application>>> {
+        let name = name.to_string();
+        self.with(move |c, p| {
+            let row: Option<(String, i64)> = c
+                .query_row(
+                    "SELECT doc, version FROM applications WHERE name = ?1",
+                    [&name],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(store_err(p))?;
+            row.map(|(doc, v)| {
+                Ok(Versioned {
+                    value: from_json(&doc, "application")?,
+                    version: v as u64,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_apps(&self) -> Result<Vec<Application>> {
+        self.with(|c, p| {
+            let mut stmt = c
+                .prepare_cached("SELECT doc FROM applications ORDER BY name")
+                .map_err(store_err(p))?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(store_err(p))?;
+            let mut out = Vec::new();
+            for doc in rows {
+                out.push(from_json(&doc.map_err(store_err(p))?, "application")?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn put_app(
+        &self,
+        app: &Application,
+        expected: Option<u64>,
+        event: &RegistrationEvent,
+    ) -> Result<u64> {
+        let doc = to_json(app)?;
+        let ev = to_json(event)?;
+        let name = app.application_name.clone();
+        let app_id = app.app_id.to_string();
+        self.with(move |c, p| {
+            let err = store_err(p);
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(&err)?;
+            let new_version = match expected {
+                None => {
+                    let n = tx
+                        .execute(
+                            "INSERT INTO applications (name, app_id, version, doc) VALUES (?1, ?2, 1, ?3)
+                             ON CONFLICT DO NOTHING",
+                            params![name, app_id, doc],
+                        )
+                        .map_err(&err)?;
+                    if n == 0 {
+                        return Err(version_conflict("application", &name));
+                    }
+                    1
+                }
+                Some(v) => {
+                    let n = tx
+                        .execute(
+                            "UPDATE applications SET doc = ?1, version = version + 1
+                             WHERE name = ?2 AND version = ?3 AND app_id = ?4",
+                            params![doc, name, v as i64, app_id],
+                        )
+                        .map_err(&err)?;
+                    if n == 0 {
+                        return Err(version_conflict("application", &name));
+                    }
+                    v + 1
+                }
+            };
+            tx.execute(
+                "INSERT INTO registration_history (name, app_id, doc) VALUES (?1, ?2, ?3)",
+                params![name, app_id, ev],
+            )
+            .map_err(&err)?;
+            tx.commit().map_err(&err)?;
+            Ok(new_version)
+        })
+        .await
+    }
+
+    async fn delete_app(&self, name: &str, expected: u64) -> Result<()> {
+        let name = name.to_string();
+        self.with(move |c, p| {
+            let err = store_err(p);
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(&err)?;
+            let n = tx
+                .execute(
+                    "DELETE FROM applications WHERE name = ?1 AND version = ?2",
+                    params![name, expected as i64],
+                )
+                .map_err(&err)?;
+            if n == 0 {
+                return Err(version_conflict("application", &name));
+            }
+            tx.execute("DELETE FROM registration_history WHERE name = ?1", [&name])
+                .map_err(&err)?;
+            tx.commit().map_err(&err)
+        })
+        .await
+    }
+
+    async fn app_history(&self, name: &str) -> Result<Vec<RegistrationEvent>> {
+        let name = name.to_string();
+        self.with(move |c, p| {
+            let mut stmt = c
+                .prepare_cached("SELECT doc FROM registration_history WHERE name = ?1 ORDER BY seq")
+                .map_err(store_err(p))?;
+            let rows = stmt
+                .query_map([&name], |r| r.get::<_, String>(0))
+                .map_err(store_err(p))?;
+            let mut out = Vec::new();
+            for doc in rows {
+                out.push(from_json(
+                    &doc.map_err(store_err(p))?,
+                    "registration event",
+                )?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn get_agent(&self, app_name: &str) -> Result<Option<Versioned<AgentRecord>>> {
+        let name = app_name.to_string();
+        self.with(move |c, p| {
+            let row: Option<(String, i64)> = c
+                .query_row(
+                    "SELECT doc, version FROM agents WHERE name = ?1",
+                    [&name],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(store_err(p))?;
+            row.map(|(doc, v)| {
+                Ok(Versioned {
+                    value: from_json(&doc, "agent")?,
+                    version: v as u64,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn put_agent(&self, agent: &AgentRecord, expected: Option<u64>) -> Result<u64> {
+        let doc = to_json(agent)?;
+        let name = agent.application_name.clone();
+        self.with(move |c, p| {
+            let err = store_err(p);
+            let n = match expected {
+                None => c.execute(
+                    "INSERT INTO agents (name, version, doc) VALUES (?1, 1, ?2) ON CONFLICT DO NOTHING",
+                    params![name, doc],
+                ),
+                Some(v) => c.execute(
+                    "UPDATE agents SET doc = ?1, version = version + 1 WHERE name = ?2 AND version = ?3",
+                    params![doc, name, v as i64],
+                ),
+            }
+            .map_err(&err)?;
+            if n == 0 {
+                return Err(version_conflict("agent", &name));
+            }
+            Ok(expected.map_or(1, |v| v + 1))
+        })
+        .await
+    }
+
+    async fn delete_agent(&self, app_name: &str) -> Result<()> {
+        let name = app_name.to_string();
+        self.with(move |c, p| {
+            c.execute("DELETE FROM agents WHERE name = ?1", [&name])
+                .map_err(store_err(p))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn insert_reports(&self, reports: &[StoredReport]) -> Result<u64> {
+        let rows: Vec<(String, String, i64, String)> = reports
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.app_id.to_string(),
+                    r.report_id.clone(),
+                    micros(r.received_at),
+                    to_json(&r.body)?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        self.with(move |c, p| {
+            let err = store_err(p);
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(&err)?;
+            let mut new = 0u64;
+            {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "INSERT INTO metric_reports (app_id, report_id, received_us, doc)
+                         VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                    )
+                    .map_err(&err)?;
+                for (a, id, t, d) in &rows {
+                    new += stmt.execute(params![a, id, t, d]).map_err(&err)? as u64;
+                }
+            }
+            tx.commit().map_err(&err)?;
+            Ok(new)
+        })
+        .await
+    }
+
+    async fn count_reports(&self, app_id: uuid::Uuid) -> Result<u64> {
+        self.with(move |c, p| {
+            c.query_row(
+                "SELECT COUNT(*) FROM metric_reports WHERE app_id = ?1",
+                [app_id.to_string()],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(store_err(p))
+        })
+        .await
+    }
+
+    async fn purge_metrics(&self, app_id: uuid::Uuid) -> Result<u64> {
+        self.with(move |c, p| {
+            let err = store_err(p);
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(&err)?;
+            let id = app_id.to_string();
+            let a = tx
+                .execute("DELETE FROM metric_reports WHERE app_id = ?1", [&id])
+                .map_err(&err)?;
+            let b = tx
+                .execute("DELETE FROM analysis_results WHERE app_id = ?1", [&id])
+                .map_err(&err)?;
+            tx.commit().map_err(&err)?;
+            Ok((a + b) as u64)
+        })
+        .await
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<u64> {
+        let doc = to_json(entry)?;
+        let at = micros(entry.at);
+        self.with(move |c, p| {
+            c.execute(
+                "INSERT INTO audit (at_us, doc) VALUES (?1, ?2)",
+                params![at, doc],
+            )
+            .map_err(store_err(p))?;
+            Ok(c.last_insert_rowid() as u64)
+        })
+        .await
+    }
+
+    async fn list_audit(
+        &self,
+        since: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>> {
+        let since = since.map_or(i64::MIN, micros);
+        self.with(move |c, p| {
+            // The newest `limit` entries, returned oldest first.
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT seq, doc FROM (SELECT seq, doc FROM audit WHERE at_us >= ?1
+                     ORDER BY seq DESC LIMIT ?2) ORDER BY seq",
+                )
+                .map_err(store_err(p))?;
+            let rows = stmt
+                .query_map(params![since, limit as i64], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(store_err(p))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, doc) = row.map_err(store_err(p))?;
+                let mut e: AuditEntry = from_json(&doc, "audit")?;
+                e.seq = seq as u64;
+                out.push(e);
+            }
+            Ok(out)
+        })
+        .await
+    }
+}

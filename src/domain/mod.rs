@@ -1,0 +1,6 @@
+//! Pure types and algorithms: no I/O. Deterministic and unit-tested.
+
+pub mod app;
+pub mod names;
+pub mod qoa4ml;
+pub mod sanitize;

@@ -1,0 +1,346 @@
+//! Application registration: register, re-register, show, unregister, QoA4ML configs.
+
+use super::Ops;
+use crate::domain::app::{
+    Application, ApplicationSpec, RegistrationAction, RegistrationEvent, apply_registration,
+};
+use crate::domain::qoa4ml::{ClientConfig, all_configs};
+use crate::error::{Error, ErrorKind, Result};
+use crate::ports::AgentRecord;
+use crate::yaml;
+use chrono::Utc;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use uuid::Uuid;
+
+/// How often a registration is retried when another writer changed the same application
+/// between our read and our write.
+const MAX_ATTEMPTS: usize = 32;
+/// Application description files larger than this are refused before parsing.
+const MAX_SPEC_BYTES: u64 = 1 << 20;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RegisterOutcome {
+    /// True for a first registration, false when the name existed (same app_id).
+    pub created: bool,
+    pub dry_run: bool,
+    /// ROHE's response message.
+    pub message: String,
+    pub application: Application,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnregisterOutcome {
+    pub application_name: String,
+    pub app_id: Uuid,
+    pub purge: bool,
+    pub dry_run: bool,
+    /// Stored reports and analysis results removed (or that would be, on a dry run).
+    pub purged_documents: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExportedConfig {
+    pub path: PathBuf,
+    pub microservice: Option<String>,
+    pub routing_key: String,
+}
+
+/// Everything `app show` and the console's detail pane present.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppDetail {
+    pub application: Application,
+    pub history: Vec<RegistrationEvent>,
+    pub agent: Option<AgentRecord>,
+    pub stored_reports: u64,
+}
+
+/// Read and validate an application description file. Nothing is written.
+pub fn read_spec_file(path: &Path) -> Result<ApplicationSpec> {
+    let shown = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|e| {
+        Error::invalid(format!("cannot read the application file: {e}"))
+            .file(&shown)
+            .hint("give the path of a YAML file such as example/applications/cctvs.yaml")
+    })?;
+    if !meta.is_file() {
+        return Err(Error::invalid("is not a file").file(&shown));
+    }
+    if meta.len() > MAX_SPEC_BYTES {
+        return Err(Error::invalid(format!(
+            "the file is {} bytes; an application description may be at most {MAX_SPEC_BYTES}",
+            meta.len()
+        ))
+        .file(&shown));
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::invalid(e.to_string()).file(&shown))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        Error::invalid(format!(
+            "the file is not UTF-8 text (byte {})",
+            e.utf8_error().valid_up_to()
+        ))
+        .file(&shown)
+    })?;
+    parse_spec(&text, &shown)
+}
+
+/// Parse and validate an application description given as text.
+pub fn parse_spec(text: &str, source: &str) -> Result<ApplicationSpec> {
+    if text.trim().is_empty() {
+        return Err(Error::invalid("the application description is empty")
+            .file(source)
+            .hint("it needs application_name, run_id, user_id and stages"));
+    }
+    let spec: ApplicationSpec = yaml::parse(text, source)?;
+    spec.validate().map_err(|e| {
+        let line = find_line(text, &e);
+        e.file(source).line(line)
+    })?;
+    Ok(spec)
+}
+
+/// Best effort: the line of the field an error names (the last `name:` value in the path).
+fn find_line(text: &str, e: &Error) -> Option<usize> {
+    let field = e.field.as_deref()?;
+    let key = field.rsplit('.').next()?;
+    let key = key.split('[').next()?;
+    // Look for the offending value when the message quotes it, else the key itself.
+    let quoted = e.message.split('"').nth(1);
+    text.lines().enumerate().find_map(|(i, l)| {
+        let t = l.trim_start().trim_start_matches("- ");
+        let hit = t.starts_with(&format!("{key}:")) && quoted.is_none_or(|q| t.contains(q));
+        hit.then_some(i + 1)
+    })
+}
+
+impl Ops {
+    /// Register an application, or re-register it (same app_id, client count + 1).
+    pub async fn register_app(
+        &self,
+        spec: &ApplicationSpec,
+        dry_run: bool,
+    ) -> Result<RegisterOutcome> {
+        spec.validate()?;
+        for _ in 0..MAX_ATTEMPTS {
+            let current = self.store.get_app(&spec.application_name).await?;
+            let now = Utc::now();
+            let app = apply_registration(
+                spec,
+                current.as_ref().map(|c| &c.value),
+                Uuid::new_v4(),
+                now,
+            );
+            let created = current.is_none();
+            let message = if created {
+                format!(
+                    "Application {} created for user {} with run ID: {}",
+                    spec.application_name, spec.user_id, spec.run_id
+                )
+            } else {
+                "Application already exist".to_string()
+            };
+            if dry_run {
+                return Ok(RegisterOutcome {
+                    created,
+                    dry_run,
+                    message,
+                    application: app,
+                });
+            }
+            let action = if created {
+                RegistrationAction::Registered
+            } else {
+                RegistrationAction::Reregistered
+            };
+            let event = self.event(action, &app);
+            match self
+                .store
+                .put_app(&app, current.map(|c| c.version), &event)
+                .await
+            {
+                Ok(_) => {
+                    return Ok(RegisterOutcome {
+                        created,
+                        dry_run,
+                        message,
+                        application: app,
+                    });
+                }
+                Err(e) if e.kind == ErrorKind::Conflict => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::conflict(format!(
+            "application {:?} kept changing under concurrent registrations; gave up after {MAX_ATTEMPTS} attempts",
+            spec.application_name
+        )))
+    }
+
+    pub async fn list_apps(&self) -> Result<Vec<Application>> {
+        self.store.list_apps().await
+    }
+
+    pub async fn get_app(&self, name: &str) -> Result<Application> {
+        self.store
+            .get_app(name)
+            .await?
+            .map(|v| v.value)
+            .ok_or_else(|| not_registered(name))
+    }
+
+    pub async fn show_app(&self, name: &str) -> Result<AppDetail> {
+        let application = self.get_app(name).await?;
+        let history = self.store.app_history(name).await?;
+        let agent = self.store.get_agent(name).await?.map(|v| v.value);
+        let stored_reports = self.store.count_reports(application.app_id).await?;
+        Ok(AppDetail {
+            application,
+            history,
+            agent,
+            stored_reports,
+        })
+    }
+
+    /// Remove a registration (and with `purge` its stored metrics). Refused while the app's
+    /// agent is active unless `force`.
+    pub async fn unregister_app(
+        &self,
+        name: &str,
+        purge: bool,
+        force: bool,
+        dry_run: bool,
+    ) -> Result<UnregisterOutcome> {
+        for _ in 0..MAX_ATTEMPTS {
+            let current = self
+                .store
+                .get_app(name)
+                .await?
+                .ok_or_else(|| not_registered(name))?;
+            let app = &current.value;
+            let agent = self.store.get_agent(name).await?;
+            if let Some(a) = &agent
+                && a.value.state.is_active()
+                && !force
+            {
+                return Err(Error::conflict(format!(
+                    "the observation agent of {name} is {:?}",
+                    a.value.state
+                ))
+                .hint(format!(
+                    "stop it first (rohe agent stop {name}), or pass --force"
+                )));
+            }
+            let purged_documents = if purge && !dry_run {
+                0 // counted below, after the registration is gone
+            } else if purge {
+                self.store.count_reports(app.app_id).await?
+            } else {
+                0
+            };
+            let mut outcome = UnregisterOutcome {
+                application_name: name.to_string(),
+                app_id: app.app_id,
+                purge,
+                dry_run,
+                purged_documents,
+            };
+            if dry_run {
+                return Ok(outcome);
+            }
+            match self.store.delete_app(name, current.version).await {
+                Ok(()) => {}
+                Err(e) if e.kind == ErrorKind::Conflict => continue,
+                Err(e) => return Err(e),
+            }
+            if agent.is_some() {
+                self.store.delete_agent(name).await?;
+            }
+            if purge {
+                outcome.purged_documents = self.store.purge_metrics(app.app_id).await?;
+            }
+            return Ok(outcome);
+        }
+        Err(Error::conflict(format!(
+            "application {name:?} kept changing; gave up"
+        )))
+    }
+
+    /// The QoA4ML client configs of an application (all, or one microservice's).
+    pub async fn qoa_configs(
+        &self,
+        name: &str,
+        microservice: Option<&str>,
+    ) -> Result<Vec<(String, ClientConfig)>> {
+        let app = self.get_app(name).await?;
+        let all = all_configs(&app, &self.connector);
+        let Some(wanted) = microservice else {
+            return Ok(all);
+        };
+        let picked: Vec<_> = app
+            .microservices()
+            .zip(all)
+            .filter(|((s, m), _)| {
+                m.name == wanted
+                    || m.microservice_id.to_string() == wanted
+                    || format!("{}.{}", s.name, m.name) == wanted
+            })
+            .map(|(_, c)| c)
+            .collect();
+        if picked.is_empty() {
+            let known: Vec<String> = app
+                .microservices()
+                .map(|(s, m)| format!("{}.{}", s.name, m.name))
+                .collect();
+            return Err(
+                Error::not_found(format!("{name} has no microservice {wanted:?}"))
+                    .field("--microservice")
+                    .hint(format!("one of: {}", known.join(", "))),
+            );
+        }
+        Ok(picked)
+    }
+
+    /// Write one QoA4ML YAML per microservice into `<out_dir>/<app>/<stage>.<microservice>.yaml`.
+    pub async fn export_qoa_configs(
+        &self,
+        name: &str,
+        microservice: Option<&str>,
+        out_dir: &Path,
+    ) -> Result<Vec<ExportedConfig>> {
+        let configs = self.qoa_configs(name, microservice).await?;
+        let dir = out_dir.join(name);
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            Error::runtime(format!("cannot create {}: {e}", dir.display())).field("--out")
+        })?;
+        let mut written = Vec::new();
+        for (stem, cfg) in configs {
+            let path = dir.join(format!("{stem}.yaml"));
+            let text = format!(
+                "# QoA4ML 0.3 client configuration generated by rohe for {name}.\n\
+                 # Replicas of a microservice should each set INSTANCE_ID to their own UUID.\n{}",
+                yaml::to_string(&cfg)?
+            );
+            write_atomically(&path, text.as_bytes())?;
+            written.push(ExportedConfig {
+                path,
+                // An application without microservices has one app-level client.
+                microservice: (!cfg.client.stage_id.is_empty()).then_some(stem),
+                routing_key: cfg.connector[0].config.out_routing_key.clone(),
+            });
+        }
+        Ok(written)
+    }
+}
+
+fn not_registered(name: &str) -> Error {
+    Error::not_found(format!("no application named {name:?} is registered"))
+        .hint("see `rohe app list`")
+}
+
+/// Write through a temporary file and rename, so a crash never leaves half a config.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("yaml.tmp");
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| Error::runtime(format!("cannot write {}: {e}", path.display())))
+}

@@ -1,0 +1,6 @@
+//! Ports: one small trait per kind of outside system. Each has an embedded implementation
+//! (zero setup, the default) and, as issues add them, a real one.
+
+pub mod store;
+
+pub use store::{AgentRecord, AgentState, AuditEntry, Store, StoreInfo, StoredReport, Versioned};
