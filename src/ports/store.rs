@@ -114,6 +114,7 @@ pub trait Store: Send + Sync {
 
     // Agents.
     async fn get_agent(&self, app_name: &str) -> Result<Option<Versioned<AgentRecord>>>;
+    async fn list_agents(&self) -> Result<Vec<AgentRecord>>;
     async fn put_agent(&self, agent: &AgentRecord, expected: Option<u64>) -> Result<u64>;
     async fn delete_agent(&self, app_name: &str) -> Result<()>;
 

@@ -369,6 +369,23 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn list_agents(&self) -> Result<Vec<AgentRecord>> {
+        self.with(|c, p| {
+            let mut stmt = c
+                .prepare_cached("SELECT doc FROM agents ORDER BY name")
+                .map_err(store_err(p))?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(store_err(p))?;
+            let mut out = Vec::new();
+            for doc in rows {
+                out.push(from_json(&doc.map_err(store_err(p))?, "agent")?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn put_agent(&self, agent: &AgentRecord, expected: Option<u64>) -> Result<u64> {
         let doc = to_json(agent)?;
         let name = agent.application_name.clone();
