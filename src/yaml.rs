@@ -41,7 +41,11 @@ fn describe(e: serde_path_to_error::Error<serde_yaml::Error>, file: &str) -> Err
     let path = e.path().to_string();
     let inner = e.into_inner();
     let line = inner.location().map(|l| l.line());
-    let msg = clean(&inner.to_string());
+    let mut msg = clean(&inner.to_string());
+    // serde_yaml already prefixes the path; it is reported as the field instead.
+    if let Some(rest) = msg.strip_prefix(&format!("{path}: ")) {
+        msg = rest.to_string();
+    }
     let (field, hint) = if let Some(unknown) = unknown_field(&msg) {
         let field = if path == "." || path.is_empty() {
             unknown.to_string()

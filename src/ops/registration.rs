@@ -61,25 +61,29 @@ pub fn read_spec_file(path: &Path) -> Result<ApplicationSpec> {
     let meta = std::fs::metadata(path).map_err(|e| {
         Error::invalid(format!("cannot read the application file: {e}"))
             .file(&shown)
+            .field("--file")
             .hint("give the path of a YAML file such as example/applications/cctvs.yaml")
     })?;
     if !meta.is_file() {
-        return Err(Error::invalid("is not a file").file(&shown));
+        return Err(Error::invalid("is not a file").file(&shown).field("--file"));
     }
     if meta.len() > MAX_SPEC_BYTES {
         return Err(Error::invalid(format!(
             "the file is {} bytes; an application description may be at most {MAX_SPEC_BYTES}",
             meta.len()
         ))
-        .file(&shown));
+        .file(&shown)
+        .field("--file"));
     }
-    let bytes = std::fs::read(path).map_err(|e| Error::invalid(e.to_string()).file(&shown))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::invalid(e.to_string()).file(&shown).field("--file"))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         Error::invalid(format!(
             "the file is not UTF-8 text (byte {})",
             e.utf8_error().valid_up_to()
         ))
         .file(&shown)
+        .field("--file")
     })?;
     parse_spec(&text, &shown)
 }
