@@ -15,7 +15,6 @@ struct Case {
     expect: &'static [&'static str],
 }
 
-const VALID_HEAD: &str = "application_name: shop\nrun_id: r1\nuser_id: u1\n";
 
 fn cases() -> Vec<Case> {
     vec![

@@ -225,7 +225,7 @@ async fn audit(store: &dyn Store) {
         .filter(|e| e.action.starts_with("test.action"))
         .collect();
     assert_eq!(ours.len(), 5);
-    assert_eq!(ours[2].ok, false);
+    assert!(!ours[2].ok);
     // `limit` keeps the newest, oldest first.
     let last2 = store.list_audit(None, 2).await.unwrap();
     assert_eq!(

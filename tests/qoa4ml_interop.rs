@@ -1,0 +1,208 @@
+//! The QoA4ML configs rohe generates are accepted by the real QoA4ML Python client.
+//!
+//! The test installs `qoa4ml` from PyPI into a virtual environment under `target/` (once;
+//! later runs reuse it), or uses the interpreter named by `ROHE_TEST_PYTHON`. If neither can
+//! be had, it fails and says why: a skipped interop test would hide a broken contract.
+
+mod common;
+use common::{Sandbox, example, repo};
+use std::path::PathBuf;
+use std::process::Command;
+
+const QOA4ML_VERSION: &str = "0.3.18";
+
+fn python_with_qoa4ml() -> PathBuf {
+    if let Ok(p) = std::env::var("ROHE_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = repo()
+        .join("target")
+        .join(format!("qoa4ml-{QOA4ML_VERSION}-venv"));
+    let py = venv.join("bin/python");
+    let has = |py: &PathBuf| {
+        Command::new(py)
+            .args(["-c", "import qoa4ml.config.configs"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if has(&py) {
+        return py;
+    }
+    // Build in a scratch directory and rename, so parallel runs never see half an install.
+    let scratch = repo()
+        .join("target")
+        .join(format!("qoa4ml-venv-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let run = |cmd: &mut Command, what: &str| {
+        let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {what}: {e}; the QoA4ML interop test needs python3 with venv and access to PyPI"));
+        assert!(
+            out.status.success(),
+            "{what} failed; the QoA4ML interop test needs python3 with venv and access to PyPI\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(
+        Command::new("python3").args(["-m", "venv"]).arg(&scratch),
+        "python3 -m venv",
+    );
+    run(
+        Command::new(scratch.join("bin/pip")).args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            &format!("qoa4ml=={QOA4ML_VERSION}"),
+        ]),
+        "pip install qoa4ml",
+    );
+    if std::fs::rename(&scratch, &venv).is_err() {
+        // Another run won the race; use its environment.
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
+    // A moved venv still runs `python -c`; only its scripts' shebangs name the old path.
+    assert!(has(&py), "qoa4ml is not importable from {}", py.display());
+    py
+}
+
+const CHECK: &str = r#"
+import json, sys, uuid
+from qoa4ml.utils.qoa_utils import load_config
+from qoa4ml.config.configs import ClientConfig, AMQPConnectorConfig
+from qoa4ml.lang.datamodel_enum import ServiceAPIEnum
+out = []
+for path in sys.argv[1:]:
+    cfg = ClientConfig.model_validate(load_config(path))
+    # QoA4ML 0.3 calls uuid.UUID(instance_id) when the client starts.
+    uuid.UUID(cfg.client.instance_id)
+    conn = cfg.connector[0]
+    assert conn.connector_class == ServiceAPIEnum.amqp, conn.connector_class
+    assert isinstance(conn.config, AMQPConnectorConfig), type(conn.config)
+    out.append({
+        "application_name": cfg.client.application_name,
+        "stage_id": cfg.client.stage_id,
+        "instance_id": cfg.client.instance_id,
+        "functionality": cfg.client.functionality,
+        "role": cfg.client.role,
+        "run_id": cfg.client.run_id,
+        "user_id": cfg.client.user_id,
+        "exchange_name": conn.config.exchange_name,
+        "exchange_type": conn.config.exchange_type,
+        "out_routing_key": conn.config.out_routing_key,
+        "registration_url": cfg.registration_url,
+    })
+print(json.dumps(out))
+"#;
+
+#[test]
+fn real_qoa4ml_accepts_generated_configs() {
+    let py = python_with_qoa4ml();
+    let sb = Sandbox::new();
+    let out_dir = sb.path().join("qoa");
+    let mut expected = Vec::new();
+    for file in [
+        "cctvs.yaml",
+        "bts.yaml",
+        "kpi.yaml",
+        "object_detection.yaml",
+    ] {
+        let r = sb.json(&["app", "register", "-f", example(file).to_str().unwrap()]);
+        let name = r["application"]["application_name"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let out = sb
+            .cmd()
+            .env(
+                "ROHE__QOA4ML__REGISTRATION_URL",
+                "http://head:5010/registration",
+            )
+            .args([
+                "app",
+                "qoa-config",
+                &name,
+                "--out",
+                out_dir.to_str().unwrap(),
+                "--output",
+                "json",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for s in r["application"]["stages"].as_array().unwrap() {
+            for m in s["microservices"].as_array().unwrap() {
+                expected.push((
+                    out_dir.join(&name).join(format!(
+                        "{}.{}.yaml",
+                        s["name"].as_str().unwrap(),
+                        m["name"].as_str().unwrap()
+                    )),
+                    name.clone(),
+                    s["stage_id"].as_str().unwrap().to_string(),
+                    m.clone(),
+                    r["application"].clone(),
+                ));
+            }
+        }
+    }
+    assert_eq!(expected.len(), 15);
+    let out = Command::new(&py)
+        .arg("-c")
+        .arg(CHECK)
+        .args(expected.iter().map(|e| &e.0))
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "QoA4ML rejected a generated config:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Vec<serde_json::Value> =
+        serde_json::from_slice(&out.stdout).expect("json from python");
+    assert_eq!(got.len(), expected.len());
+    for (g, (path, name, stage_id, ms, app)) in got.iter().zip(&expected) {
+        let at = path.display();
+        assert_eq!(g["application_name"], name.as_str(), "{at}");
+        assert_eq!(g["stage_id"], stage_id.as_str(), "{at}");
+        assert_eq!(g["instance_id"], ms["instance_id"], "{at}");
+        assert_eq!(g["functionality"], ms["functionality"], "{at}");
+        assert_eq!(g["role"], ms["role"], "{at}");
+        assert_eq!(g["run_id"], app["run_id"], "{at}");
+        assert_eq!(g["user_id"], app["user_id"], "{at}");
+        assert_eq!(g["exchange_name"], format!("{name}_exchange"), "{at}");
+        assert_eq!(g["exchange_type"], "topic", "{at}");
+        assert_eq!(g["out_routing_key"], ms["routing_key"], "{at}");
+        assert_eq!(
+            g["registration_url"], "http://head:5010/registration",
+            "{at}"
+        );
+    }
+}
+
+/// The check itself can fail: ROHE's default instance id (not a UUID) and a connector map
+/// instead of a list are both rejected by the real client.
+#[test]
+fn real_qoa4ml_rejects_what_rohe_python_used_to_generate() {
+    let py = python_with_qoa4ml();
+    let sb = Sandbox::new();
+    let bad_instance = sb.write(
+        "bad1.yaml",
+        "client: {application_name: cctvs, instance_id: rohe_test_isntance}\nconnector:\n  - name: amqp_connector\n    connector_class: AMQP\n    config: {end_point: localhost, exchange_name: e, exchange_type: topic, out_routing_key: k}\n",
+    );
+    let legacy_map = sb.write(
+        "bad2.yaml",
+        "client: {application_name: cctvs}\nconnector:\n  amqp_connector: {class: amqp, conf: {end_point: localhost}}\n",
+    );
+    for f in [bad_instance, legacy_map] {
+        let out = Command::new(&py)
+            .arg("-c")
+            .arg(CHECK)
+            .arg(&f)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{} was accepted", f.display());
+    }
+}
