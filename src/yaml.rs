@@ -43,7 +43,10 @@ fn describe(e: serde_path_to_error::Error<serde_yaml::Error>, file: &str) -> Err
     let line = inner.location().map(|l| l.line());
     let mut msg = clean(&inner.to_string());
     // serde_yaml already prefixes the path; it is reported as the field instead.
-    if let Some(rest) = msg.strip_prefix(&format!("{path}: ")) {
+    if let Some((head, rest)) = msg.split_once(": ")
+        && !head.contains(' ')
+        && (path.starts_with(head) || head == ".")
+    {
         msg = rest.to_string();
     }
     let (field, hint) = if let Some(unknown) = unknown_field(&msg) {

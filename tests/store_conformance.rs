@@ -54,18 +54,18 @@ fn implementations(dir: &std::path::Path) -> Vec<(&'static str, Arc<dyn Store>)>
 async fn versioning(store: &dyn Store) {
     let app = apply_registration(&spec("vers"), None, Uuid::new_v4(), Utc::now());
     assert!(store.get_app("vers").await.unwrap().is_none());
-    assert_eq!(store.put_app(&app, None, &event(1)).await.unwrap(), 1);
+    assert_eq!(store.put_app(&app, None, &event(1), None).await.unwrap(), 1);
     // A second create of the same name conflicts.
     let other = apply_registration(&spec("vers"), None, Uuid::new_v4(), Utc::now());
-    let e = store.put_app(&other, None, &event(1)).await.unwrap_err();
+    let e = store.put_app(&other, None, &event(1), None).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Conflict);
     let got = store.get_app("vers").await.unwrap().unwrap();
     assert_eq!(got.value, app);
     assert_eq!(got.version, 1);
     // Update at the right version succeeds; at a stale version it conflicts (no lost update).
     let next = apply_registration(&spec("vers"), Some(&app), Uuid::new_v4(), Utc::now());
-    assert_eq!(store.put_app(&next, Some(1), &event(2)).await.unwrap(), 2);
-    let e = store.put_app(&next, Some(1), &event(2)).await.unwrap_err();
+    assert_eq!(store.put_app(&next, Some(1), &event(2), None).await.unwrap(), 2);
+    let e = store.put_app(&next, Some(1), &event(2), None).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Conflict);
     assert_eq!(
         store
@@ -84,10 +84,10 @@ async fn versioning(store: &dyn Store) {
     );
     // Delete at a stale version conflicts; at the current one it removes app and history.
     assert_eq!(
-        store.delete_app("vers", 1).await.unwrap_err().kind,
+        store.delete_app("vers", 1, None).await.unwrap_err().kind,
         ErrorKind::Conflict
     );
-    store.delete_app("vers", 2).await.unwrap();
+    store.delete_app("vers", 2, None).await.unwrap();
     assert!(store.get_app("vers").await.unwrap().is_none());
     assert!(store.app_history("vers").await.unwrap().is_empty());
 }
@@ -122,7 +122,7 @@ async fn concurrent_first_registration(store: Arc<dyn Store>) {
 async fn listing(store: &dyn Store) {
     for n in ["list-b", "list-a", "list-c"] {
         let app = apply_registration(&spec(n), None, Uuid::new_v4(), Utc::now());
-        store.put_app(&app, None, &event(1)).await.unwrap();
+        store.put_app(&app, None, &event(1), None).await.unwrap();
     }
     let names: Vec<String> = store
         .list_apps()

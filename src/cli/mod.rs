@@ -269,7 +269,15 @@ fn run_config(global: &GlobalArgs, c: ConfigCommand) -> Result<()> {
 async fn run_app(ops: &Ops, fmt: Format, cmd: AppCommand) -> Result<()> {
     match &cmd {
         AppCommand::List => {
-            let apps = ops.list_apps().await?;
+            // 10,000 applications are tens of megabytes of JSON: pass the stored documents
+            // through to a program, decode only what a table or a person needs.
+            if fmt == Format::Json && !std::io::stdout().is_terminal() {
+                return output::emit_json_array(&ops.list_apps_json().await?);
+            }
+            if fmt != Format::Table {
+                return emit(fmt, &ops.list_apps().await?, |_| Ok(()));
+            }
+            let apps = ops.list_app_summaries().await?;
             return emit(fmt, &apps, |out| {
                 let mut t = Table::new(vec![
                     "NAME",
@@ -287,7 +295,7 @@ async fn run_app(ops: &Ops, fmt: Format, cmd: AppCommand) -> Result<()> {
                         a.app_id.to_string(),
                         a.run_id.clone(),
                         a.user_id.clone(),
-                        a.stages.len().to_string(),
+                        a.stage_count().to_string(),
                         a.microservice_count().to_string(),
                         a.client_count.to_string(),
                         a.updated_at.format("%Y-%m-%d %H:%M:%S").to_string(),

@@ -7,7 +7,7 @@ use crate::domain::sanitize::terminal_safe;
 use crate::error::{Error, Result};
 use clap::ValueEnum;
 use serde::Serialize;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Format {
@@ -26,7 +26,11 @@ pub fn emit<T: Serialize>(
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let res = match format {
-        Format::Json => serde_json::to_writer_pretty(&mut out, value)
+        // Indented for people at a terminal, compact for programs reading a pipe.
+        Format::Json if std::io::stdout().is_terminal() => serde_json::to_writer_pretty(&mut out, value)
+            .map_err(std::io::Error::other)
+            .and_then(|_| writeln!(out)),
+        Format::Json => serde_json::to_writer(&mut out, value)
             .map_err(std::io::Error::other)
             .and_then(|_| writeln!(out)),
         Format::Yaml => {
@@ -36,6 +40,24 @@ pub fn emit<T: Serialize>(
         Format::Table => table(&mut out),
     };
     res.and_then(|_| out.flush()).or_else(ignore_broken_pipe)
+}
+
+/// Print a JSON array whose elements are already JSON documents, without decoding them.
+pub fn emit_json_array(docs: &[String]) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let res = (|| {
+        out.write_all(b"[")?;
+        for (i, d) in docs.iter().enumerate() {
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            out.write_all(d.as_bytes())?;
+        }
+        out.write_all(b"]\n")?;
+        out.flush()
+    })();
+    res.or_else(ignore_broken_pipe)
 }
 
 /// `rohe app list | head` must not fail because `head` stopped reading.

@@ -183,6 +183,37 @@ pub struct Microservice {
     pub routing_key: String,
 }
 
+/// The columns of an application list, decoded from a stored document without allocating
+/// its stages and microservices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppSummary {
+    pub application_name: String,
+    pub app_id: Uuid,
+    pub run_id: String,
+    pub user_id: String,
+    pub client_count: u64,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing)]
+    stages: Vec<StageCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+struct StageCount {
+    #[serde(default)]
+    microservices: Vec<serde::de::IgnoredAny>,
+}
+
+
+
+impl AppSummary {
+    pub fn stage_count(&self) -> usize {
+        self.stages.len()
+    }
+    pub fn microservice_count(&self) -> usize {
+        self.stages.iter().map(|s| s.microservices.len()).sum()
+    }
+}
+
 /// One entry of an application's registration history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegistrationEvent {

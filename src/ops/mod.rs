@@ -91,35 +91,8 @@ impl Response {
     /// One line for status bars and audit entries.
     pub fn summary(&self) -> String {
         match self {
-            Response::Registered(r) => {
-                let verb = match (r.dry_run, r.created) {
-                    (true, true) => "would register",
-                    (true, false) => "would re-register",
-                    (false, true) => "registered",
-                    (false, false) => "re-registered",
-                };
-                format!(
-                    "{verb} {} (app_id {}, client count {})",
-                    r.application.application_name,
-                    r.application.app_id,
-                    r.application.client_count
-                )
-            }
-            Response::Unregistered(u) => {
-                let verb = if u.dry_run {
-                    "would unregister"
-                } else {
-                    "unregistered"
-                };
-                let mut s = format!("{verb} {} (app_id {})", u.application_name, u.app_id);
-                if u.purge {
-                    s.push_str(&format!(
-                        ", {} stored metric documents purged",
-                        u.purged_documents
-                    ));
-                }
-                s
-            }
+            Response::Registered(r) => r.summary(),
+            Response::Unregistered(u) => u.summary(),
             Response::Exported(files) => format!("wrote {} QoA4ML config file(s)", files.len()),
         }
     }
@@ -177,8 +150,9 @@ impl Ops {
         &self.connector
     }
 
-    /// Carry out a state-changing request and record it in the audit log (dry runs are not
-    /// recorded: they change nothing).
+    /// Carry out a state-changing request and record it in the audit log. A change to the
+    /// store commits together with its audit entry; failures and file exports are appended
+    /// afterwards; dry runs are not recorded (they change nothing).
     pub async fn execute(&self, req: Request) -> Result<Response> {
         if self.readonly && !req.is_dry_run() && !matches!(req, Request::ExportQoaConfig { .. }) {
             return Err(Error::conflict(format!(
@@ -188,11 +162,15 @@ impl Ops {
             .hint("restart without --readonly (or console.readonly: false) to change state"));
         }
         let action = req.action();
-        let args = audit_args(&req);
         let dry_run = req.is_dry_run();
+        let audit = AuditCtx {
+            ops: self,
+            action,
+            args: audit_args(&req),
+        };
         let result = match req {
             Request::RegisterApp { spec, dry_run, .. } => self
-                .register_app(&spec, dry_run)
+                .register(&spec, dry_run, Some(&audit))
                 .await
                 .map(|r| Response::Registered(Box::new(r))),
             Request::UnregisterApp {
@@ -201,7 +179,7 @@ impl Ops {
                 force,
                 dry_run,
             } => self
-                .unregister_app(&name, purge, force, dry_run)
+                .unregister(&name, purge, force, dry_run, Some(&audit))
                 .await
                 .map(Response::Unregistered),
             Request::ExportQoaConfig {
@@ -213,19 +191,15 @@ impl Ops {
                 .await
                 .map(Response::Exported),
         };
-        if !dry_run {
-            let entry = AuditEntry {
-                seq: 0,
-                at: Utc::now(),
-                actor: self.actor.clone(),
-                source: self.source.as_str().into(),
-                action: action.into(),
-                args,
-                ok: result.is_ok(),
-                result: match &result {
-                    Ok(r) => r.summary(),
-                    Err(e) => e.to_string(),
-                },
+        // Store changes were recorded in the same transaction as the change itself.
+        let already_recorded = matches!(
+            result,
+            Ok(Response::Registered(_) | Response::Unregistered(_))
+        );
+        if !dry_run && !already_recorded {
+            let entry = match &result {
+                Ok(r) => audit.entry(true, r.summary()),
+                Err(e) => audit.entry(false, e.to_string()),
             };
             // The operation has happened; losing its audit line must not turn success into
             // failure, but it must not pass silently either.
@@ -261,6 +235,28 @@ impl Ops {
             run_id: app.run_id.clone(),
             user_id: app.user_id.clone(),
             actor: self.actor.clone(),
+        }
+    }
+}
+
+/// What an audit entry needs besides the result: who, from where, what, with which arguments.
+pub(crate) struct AuditCtx<'a> {
+    ops: &'a Ops,
+    action: &'static str,
+    args: serde_json::Value,
+}
+
+impl AuditCtx<'_> {
+    pub(crate) fn entry(&self, ok: bool, result: String) -> AuditEntry {
+        AuditEntry {
+            seq: 0,
+            at: Utc::now(),
+            actor: self.ops.actor.clone(),
+            source: self.ops.source.as_str().into(),
+            action: self.action.into(),
+            args: self.args.clone(),
+            ok,
+            result,
         }
     }
 }

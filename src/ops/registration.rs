@@ -1,7 +1,7 @@
 //! Application registration: register, re-register, show, unregister, QoA4ML configs.
 
-use super::Ops;
-use crate::domain::app::{
+use super::{AuditCtx, Ops};
+use crate::domain::app::{AppSummary, 
     Application, ApplicationSpec, RegistrationAction, RegistrationEvent, apply_registration,
 };
 use crate::domain::qoa4ml::{ClientConfig, all_configs};
@@ -29,6 +29,22 @@ pub struct RegisterOutcome {
     pub application: Application,
 }
 
+impl RegisterOutcome {
+    pub fn summary(&self) -> String {
+        let verb = match (self.dry_run, self.created) {
+            (true, true) => "would register",
+            (true, false) => "would re-register",
+            (false, true) => "registered",
+            (false, false) => "re-registered",
+        };
+        let a = &self.application;
+        format!(
+            "{verb} {} (app_id {}, client count {})",
+            a.application_name, a.app_id, a.client_count
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UnregisterOutcome {
     pub application_name: String,
@@ -37,6 +53,17 @@ pub struct UnregisterOutcome {
     pub dry_run: bool,
     /// Stored reports and analysis results removed (or that would be, on a dry run).
     pub purged_documents: u64,
+}
+
+impl UnregisterOutcome {
+    pub fn summary(&self) -> String {
+        let verb = if self.dry_run { "would unregister" } else { "unregistered" };
+        let mut s = format!("{verb} {} (app_id {})", self.application_name, self.app_id);
+        if self.purge {
+            s.push_str(&format!(", {} stored metric documents purged", self.purged_documents));
+        }
+        s
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -118,11 +145,17 @@ fn find_line(text: &str, e: &Error) -> Option<usize> {
 }
 
 impl Ops {
-    /// Register an application, or re-register it (same app_id, client count + 1).
-    pub async fn register_app(
+    /// Register an application, or re-register it (same app_id, client count + 1). Not
+    /// audited: the faces go through [`Ops::execute`].
+    pub async fn register_app(&self, spec: &ApplicationSpec, dry_run: bool) -> Result<RegisterOutcome> {
+        self.register(spec, dry_run, None).await
+    }
+
+    pub(crate) async fn register(
         &self,
         spec: &ApplicationSpec,
         dry_run: bool,
+        audit: Option<&AuditCtx<'_>>,
     ) -> Result<RegisterOutcome> {
         spec.validate()?;
         for _ in 0..MAX_ATTEMPTS {
@@ -143,33 +176,29 @@ impl Ops {
             } else {
                 "Application already exist".to_string()
             };
+            let outcome = RegisterOutcome {
+                created,
+                dry_run,
+                message,
+                application: app,
+            };
             if dry_run {
-                return Ok(RegisterOutcome {
-                    created,
-                    dry_run,
-                    message,
-                    application: app,
-                });
+                return Ok(outcome);
             }
             let action = if created {
                 RegistrationAction::Registered
             } else {
                 RegistrationAction::Reregistered
             };
-            let event = self.event(action, &app);
+            let event = self.event(action, &outcome.application);
+            let entry = audit.map(|a| a.entry(true, outcome.summary()));
+            let expected = current.map(|c| c.version);
             match self
                 .store
-                .put_app(&app, current.map(|c| c.version), &event)
+                .put_app(&outcome.application, expected, &event, entry.as_ref())
                 .await
             {
-                Ok(_) => {
-                    return Ok(RegisterOutcome {
-                        created,
-                        dry_run,
-                        message,
-                        application: app,
-                    });
-                }
+                Ok(_) => return Ok(outcome),
                 Err(e) if e.kind == ErrorKind::Conflict => continue,
                 Err(e) => return Err(e),
             }
@@ -182,6 +211,25 @@ impl Ops {
 
     pub async fn list_apps(&self) -> Result<Vec<Application>> {
         self.store.list_apps().await
+    }
+
+    /// The applications as stored JSON documents, for pass-through output.
+    pub async fn list_apps_json(&self) -> Result<Vec<String>> {
+        self.store.list_apps_json().await
+    }
+
+    /// The columns of an application list, decoded without the stages' details.
+    pub async fn list_app_summaries(&self) -> Result<Vec<AppSummary>> {
+        self.store
+            .list_apps_json()
+            .await?
+            .iter()
+            .map(|d| {
+                serde_json::from_str(d).map_err(|e| {
+                    Error::runtime(format!("the store holds an unreadable application: {e}"))
+                })
+            })
+            .collect()
     }
 
     pub async fn get_app(&self, name: &str) -> Result<Application> {
@@ -206,13 +254,24 @@ impl Ops {
     }
 
     /// Remove a registration (and with `purge` its stored metrics). Refused while the app's
-    /// agent is active unless `force`.
+    /// agent is active unless `force`. Not audited: the faces go through [`Ops::execute`].
     pub async fn unregister_app(
         &self,
         name: &str,
         purge: bool,
         force: bool,
         dry_run: bool,
+    ) -> Result<UnregisterOutcome> {
+        self.unregister(name, purge, force, dry_run, None).await
+    }
+
+    pub(crate) async fn unregister(
+        &self,
+        name: &str,
+        purge: bool,
+        force: bool,
+        dry_run: bool,
+        audit: Option<&AuditCtx<'_>>,
     ) -> Result<UnregisterOutcome> {
         for _ in 0..MAX_ATTEMPTS {
             let current = self
@@ -251,7 +310,12 @@ impl Ops {
             if dry_run {
                 return Ok(outcome);
             }
-            match self.store.delete_app(name, current.version).await {
+            // The audit entry commits with the removal; the purge count is only known after.
+            let entry = audit.map(|a| {
+                let purging = if purge { ", purging its stored metrics" } else { "" };
+                a.entry(true, format!("unregistered {name} (app_id {}){purging}", app.app_id))
+            });
+            match self.store.delete_app(name, current.version, entry.as_ref()).await {
                 Ok(()) => {}
                 Err(e) if e.kind == ErrorKind::Conflict => continue,
                 Err(e) => return Err(e),

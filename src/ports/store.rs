@@ -99,7 +99,11 @@ pub trait Store: Send + Sync {
     // Applications: the current view, with the registration history beside it.
     async fn get_app(&self, name: &str) -> Result<Option<Versioned<Application>>>;
     async fn list_apps(&self) -> Result<Vec<Application>>;
-    /// Write the current view and append `event` to the history, atomically.
+    /// The applications as JSON documents (the serde form of [`Application`]), sorted by name,
+    /// for callers that pass them through without decoding (`rohe app list --output json`).
+    async fn list_apps_json(&self) -> Result<Vec<String>>;
+    /// Write the current view and append `event` to the history, atomically, together with
+    /// the audit entry that records the change (when given).
     /// `expected = None` creates (conflict if the name exists); `Some(v)` updates version `v`.
     /// Returns the new version.
     async fn put_app(
@@ -107,9 +111,11 @@ pub trait Store: Send + Sync {
         app: &Application,
         expected: Option<u64>,
         event: &RegistrationEvent,
+        audit: Option<&AuditEntry>,
     ) -> Result<u64>;
-    /// Remove the application and its history (conflict if the version moved on).
-    async fn delete_app(&self, name: &str, expected: u64) -> Result<()>;
+    /// Remove the application and its history (conflict if the version moved on), atomically
+    /// with its audit entry (when given).
+    async fn delete_app(&self, name: &str, expected: u64, audit: Option<&AuditEntry>) -> Result<()>;
     async fn app_history(&self, name: &str) -> Result<Vec<RegistrationEvent>>;
 
     // Agents.

@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS applications (
     app_id  TEXT NOT NULL UNIQUE,
     version INTEGER NOT NULL,
     doc     TEXT NOT NULL
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS registration_history (
     seq    INTEGER PRIMARY KEY AUTOINCREMENT,
     name   TEXT NOT NULL,
@@ -183,15 +183,33 @@ impl SqliteStore {
     {
         let conn = self.conn.clone();
         let path = self.path.clone();
-        tokio::task::spawn_blocking(move || {
+        let work = move || {
             let mut guard = conn
                 .lock()
                 .map_err(|_| Error::runtime("the store connection was poisoned by a panic"))?;
             f(&mut guard, &path)
-        })
-        .await
-        .map_err(|e| Error::runtime(format!("store task failed: {e}")))?
+        };
+        // Store calls take microseconds; handing each to the blocking pool costs two thread
+        // wake-ups, more than the call itself. On a multi-threaded runtime run it in place
+        // (tokio moves this worker's other tasks elsewhere meanwhile).
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+            _ => tokio::task::spawn_blocking(work)
+                .await
+                .map_err(|e| Error::runtime(format!("store task failed: {e}")))?,
+        }
     }
+}
+
+fn audit_row(entry: &AuditEntry) -> Result<(i64, String)> {
+    Ok((micros(entry.at), to_json(entry)?))
+}
+
+/// Insert an audit entry (inside the caller's transaction when given one); returns its seq.
+fn insert_audit(c: &Connection, at: i64, doc: &str) -> rusqlite::Result<u64> {
+    c.prepare_cached("INSERT INTO audit (at_us, doc) VALUES (?1, ?2)")?
+        .execute(params![at, doc])?;
+    Ok(c.last_insert_rowid() as u64)
 }
 
 fn version_conflict(what: &str, name: &str) -> Error {
@@ -214,12 +232,11 @@ impl Store for SqliteStore {
         let name = name.to_string();
         self.with(move |c, p| {
             let row: Option<(String, i64)> = c
-                .query_row(
-                    "SELECT doc, version FROM applications WHERE name = ?1",
-                    [&name],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
+                .prepare_cached("SELECT doc, version FROM applications WHERE name = ?1")
+                .and_then(|mut st| {
+                    st.query_row([&name], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()
+                })
                 .map_err(store_err(p))?;
             row.map(|(doc, v)| {
                 Ok(Versioned {
@@ -249,14 +266,30 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn list_apps_json(&self) -> Result<Vec<String>> {
+        self.with(|c, p| {
+            let mut stmt = c
+                .prepare_cached("SELECT doc FROM applications ORDER BY name")
+                .map_err(store_err(p))?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(store_err(p))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(store_err(p))
+        })
+        .await
+    }
+
     async fn put_app(
         &self,
         app: &Application,
         expected: Option<u64>,
         event: &RegistrationEvent,
+        audit: Option<&AuditEntry>,
     ) -> Result<u64> {
         let doc = to_json(app)?;
         let ev = to_json(event)?;
+        let audit = audit.map(audit_row).transpose()?;
         let name = app.application_name.clone();
         let app_id = app.app_id.to_string();
         self.with(move |c, p| {
@@ -267,11 +300,11 @@ impl Store for SqliteStore {
             let new_version = match expected {
                 None => {
                     let n = tx
-                        .execute(
+                        .prepare_cached(
                             "INSERT INTO applications (name, app_id, version, doc) VALUES (?1, ?2, 1, ?3)
                              ON CONFLICT DO NOTHING",
-                            params![name, app_id, doc],
                         )
+                        .and_then(|mut st| st.execute(params![name, app_id, doc]))
                         .map_err(&err)?;
                     if n == 0 {
                         return Err(version_conflict("application", &name));
@@ -280,11 +313,11 @@ impl Store for SqliteStore {
                 }
                 Some(v) => {
                     let n = tx
-                        .execute(
+                        .prepare_cached(
                             "UPDATE applications SET doc = ?1, version = version + 1
                              WHERE name = ?2 AND version = ?3 AND app_id = ?4",
-                            params![doc, name, v as i64, app_id],
                         )
+                        .and_then(|mut st| st.execute(params![doc, name, v as i64, app_id]))
                         .map_err(&err)?;
                     if n == 0 {
                         return Err(version_conflict("application", &name));
@@ -292,19 +325,23 @@ impl Store for SqliteStore {
                     v + 1
                 }
             };
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO registration_history (name, app_id, doc) VALUES (?1, ?2, ?3)",
-                params![name, app_id, ev],
             )
+            .and_then(|mut st| st.execute(params![name, app_id, ev]))
             .map_err(&err)?;
+            if let Some((at, doc)) = &audit {
+                insert_audit(&tx, *at, doc).map_err(&err)?;
+            }
             tx.commit().map_err(&err)?;
             Ok(new_version)
         })
         .await
     }
 
-    async fn delete_app(&self, name: &str, expected: u64) -> Result<()> {
+    async fn delete_app(&self, name: &str, expected: u64, audit: Option<&AuditEntry>) -> Result<()> {
         let name = name.to_string();
+        let audit = audit.map(audit_row).transpose()?;
         self.with(move |c, p| {
             let err = store_err(p);
             let tx = c
@@ -321,6 +358,9 @@ impl Store for SqliteStore {
             }
             tx.execute("DELETE FROM registration_history WHERE name = ?1", [&name])
                 .map_err(&err)?;
+            if let Some((at, doc)) = &audit {
+                insert_audit(&tx, *at, doc).map_err(&err)?;
+            }
             tx.commit().map_err(&err)
         })
         .await
@@ -488,17 +528,9 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit(&self, entry: &AuditEntry) -> Result<u64> {
-        let doc = to_json(entry)?;
-        let at = micros(entry.at);
-        self.with(move |c, p| {
-            c.execute(
-                "INSERT INTO audit (at_us, doc) VALUES (?1, ?2)",
-                params![at, doc],
-            )
-            .map_err(store_err(p))?;
-            Ok(c.last_insert_rowid() as u64)
-        })
-        .await
+        let (at, doc) = audit_row(entry)?;
+        self.with(move |c, p| insert_audit(c, at, &doc).map_err(store_err(p)))
+            .await
     }
 
     async fn list_audit(
