@@ -9,4 +9,5 @@ pub mod domain;
 pub mod error;
 pub mod ops;
 pub mod ports;
+pub mod tui;
 pub mod yaml;

@@ -51,9 +51,7 @@ fn main() -> ExitCode {
     };
     let fmt = args.global.output;
     let Some(command) = args.command else {
-        let mut cmd = <Cli as clap::CommandFactory>::command();
-        let _ = cmd.print_help();
-        return ExitCode::SUCCESS;
+        return console(&args.global);
     };
     // Headless commands are short: one thread is plenty and starts fastest.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -70,6 +68,33 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             cli::output::emit_error(fmt, &e);
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+/// No subcommand: the interactive console, on a multi-thread runtime so that background
+/// loads never compete with the UI task for its thread.
+fn console(global: &cli::GlobalArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("rohe-worker")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(rohe::tui::run(global));
+    // Background loads may still be waiting on the store; do not wait for them.
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            cli::output::emit_error(global.output, &e);
             ExitCode::from(e.exit_code() as u8)
         }
     }

@@ -57,6 +57,9 @@ pub enum Command {
     /// Show or check the effective configuration
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Check or print the console's keymap
+    #[command(subcommand)]
+    Keymap(KeymapCommand),
     /// Print shell completions
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -117,6 +120,22 @@ pub enum AuditCommand {
         /// At most this many (the newest)
         #[arg(long, default_value_t = 100)]
         limit: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeymapCommand {
+    /// Validate a keymap file (default: --keymap, else $XDG_CONFIG_HOME/rohe/keymap.yaml) and
+    /// warn about keys that terminals or tmux usually intercept; exit 2 when invalid
+    Check {
+        /// The keymap file to check
+        file: Option<PathBuf>,
+    },
+    /// Print the effective keymap (every action, its context and keys) as YAML
+    Show {
+        /// Print the built-in defaults, ignoring any keymap file
+        #[arg(long)]
+        default: bool,
     },
 }
 
@@ -204,6 +223,22 @@ pub async fn run(global: &GlobalArgs, command: Command) -> Result<()> {
             Ok(())
         }
         Command::Config(c) => run_config(global, c),
+        Command::Keymap(KeymapCommand::Check { file }) => {
+            let lines = crate::tui::keymap::check(file.as_deref(), global.keymap.as_deref())?;
+            let doc = serde_json::json!({ "valid": true, "messages": lines });
+            emit(fmt, &doc, |out| {
+                for l in &lines {
+                    writeln!(out, "{}", crate::domain::sanitize::terminal_safe(l))?;
+                }
+                Ok(())
+            })
+        }
+        Command::Keymap(KeymapCommand::Show { default }) => {
+            let text = crate::tui::keymap::show(default, global.keymap.as_deref())?;
+            std::io::stdout()
+                .write_all(text.as_bytes())
+                .map_err(|e| Error::runtime(format!("writing output: {e}")))
+        }
         Command::App(cmd) => {
             let loaded = config::load(&global.overrides())?;
             let ops = open_ops(&loaded, Source::Cli)?;
