@@ -3,4 +3,5 @@
 pub mod app;
 pub mod names;
 pub mod qoa4ml;
+pub mod report;
 pub mod sanitize;
