@@ -414,6 +414,8 @@ pub struct App {
     pub last: Option<Outcome>,
     /// Operations in flight.
     pub busy: usize,
+    /// How far the detail or text view can scroll (set while drawing).
+    pub scroll_max: Cell<usize>,
     pub dirty: bool,
     pub quit: bool,
 }
@@ -440,6 +442,7 @@ impl App {
             select_after_load: None,
             last: None,
             busy: 0,
+            scroll_max: Cell::new(usize::MAX),
             dirty: true,
             quit: false,
         }
@@ -813,7 +816,8 @@ impl App {
                 self.want_detail(fx);
             }
             View::Detail { scroll } | View::Text { scroll, .. } => {
-                *scroll = (*scroll as isize).saturating_add(delta).clamp(0, 100_000) as usize;
+                let max = self.scroll_max.get().min(1_000_000) as isize;
+                *scroll = (*scroll as isize).saturating_add(delta).clamp(0, max) as usize;
             }
         }
     }

@@ -130,6 +130,7 @@ fn draw_body(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 .title(Span::styled(format!(" {} ", fit(title, 60)), theme.title));
             let inner_h = block.inner(area).height as usize;
             let max = lines.len().saturating_sub(inner_h);
+            app.scroll_max.set(max);
             let s = (*scroll).min(max);
             let text: Vec<Line> = lines[s..]
                 .iter()
@@ -144,11 +145,17 @@ fn draw_body(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 .borders(Borders::ALL)
                 .border_style(theme.border_focus)
                 .title(Span::styled(format!(" {} ", fit(&title, 60)), theme.title));
+            // Rows after wrapping, so that scrolling stops at the last line.
+            let inner = block.inner(area);
+            let w = inner.width.max(1) as usize;
+            let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(w)).sum();
+            let max = rows.saturating_sub(inner.height as usize);
+            app.scroll_max.set(max);
             f.render_widget(
                 Paragraph::new(lines)
                     .block(block)
                     .wrap(Wrap { trim: false })
-                    .scroll((clamp_u16(*scroll), 0)),
+                    .scroll((clamp_u16((*scroll).min(max)), 0)),
                 area,
             );
         }
@@ -339,14 +346,24 @@ fn draw_list(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 }
 
 /// `key label` pairs for the hint line, from the effective keymap.
+/// Items that do not fit the width are left out whole, never cut.
 fn hint_spans(app: &App, theme: &Theme, items: &[(Action, &str)]) -> Vec<Span<'static>> {
     let mut out = Vec::new();
+    let mut used = 0;
+    let width = app.size.0 as usize;
     for (a, label) in items {
         if !app.allowed(*a) || app.keymap.keys(*a).is_empty() {
             continue;
         }
-        out.push(Span::styled(app.keymap.short(*a), theme.key));
-        out.push(Span::raw(format!(" {label}  ")));
+        let key = app.keymap.short(*a);
+        let text = format!(" {label}  ");
+        let w = widgets::width(&key) + widgets::width(&text);
+        if used + w > width + 2 {
+            continue;
+        }
+        used += w;
+        out.push(Span::styled(key, theme.key));
+        out.push(Span::raw(text));
     }
     out
 }
@@ -402,11 +419,11 @@ fn draw_hints(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                     (Action::Filter, "filter"),
                     (Action::Register, "register"),
                     (Action::Unregister, "unregister"),
-                    (Action::Export, "export"),
-                    (Action::Yaml, "yaml"),
                     (Action::CommandLine, "cmd"),
                     (Action::Help, "help"),
                     (Action::Quit, "quit"),
+                    (Action::Export, "export"),
+                    (Action::Yaml, "yaml"),
                     (Action::SortNext, "sort"),
                     (Action::CopyId, "copy id"),
                     (Action::Palette, "palette"),
@@ -720,7 +737,7 @@ fn draw_command(f: &mut Frame, body: Rect, line: Rect, theme: &Theme, p: &Prompt
 }
 
 fn draw_form(f: &mut Frame, screen: Rect, app: &App, theme: &Theme, form: &Form) {
-    let label_w = 18u16;
+    let label_w = 20u16;
     let cand_lines = form
         .fields
         .get(form.focus)
