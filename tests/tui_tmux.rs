@@ -220,3 +220,71 @@ fn console_register_filter_details_unregister_quit() {
     let log = std::fs::read_to_string(dir.path().join("state/rohe/rohe.log")).expect("log file");
     assert!(log.contains("console starting"), "{log}");
 }
+
+/// An SSH session that drops (the terminal hangs up) must not leave a console process behind.
+#[test]
+fn console_exits_when_the_terminal_hangs_up() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("tmux is not installed: skipping the hang-up test");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let tmux = Tmux {
+        socket: format!("rohe-hup-{}-{nanos}", std::process::id()),
+    };
+    let d = dir.path().display();
+    // exec: the pane's process is the console itself.
+    let shell = format!(
+        "cd {d} && exec env XDG_DATA_HOME={d} XDG_STATE_HOME={d} XDG_CONFIG_HOME={d} ROHE_CONFIG= {} --store {d}/rohe.db",
+        env!("CARGO_BIN_EXE_rohe")
+    );
+    let out = tmux.cmd(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        "-s",
+        "e2e",
+        &shell,
+    ]);
+    assert!(out.status.success(), "tmux new-session: {out:?}");
+    tmux.wait_for("No applications are registered.");
+    let pid = String::from_utf8_lossy(
+        &tmux
+            .cmd(&["display-message", "-p", "-t", "e2e", "#{pane_pid}"])
+            .stdout,
+    )
+    .trim()
+    .to_string();
+    assert!(!pid.is_empty());
+    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+    assert!(proc_dir.exists());
+    let _ = tmux.cmd(&["kill-server"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while proc_dir.exists() && Instant::now() < deadline {
+        // A zombie (state Z) has exited too; its parent, tmux, is gone and init reaps it.
+        let state = std::fs::read_to_string(proc_dir.join("stat")).unwrap_or_default();
+        if state.split(") ").nth(1).is_some_and(|s| s.starts_with('Z')) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let state = std::fs::read_to_string(proc_dir.join("stat")).unwrap_or_default();
+    let alive = proc_dir.exists() && !state.split(") ").nth(1).is_some_and(|s| s.starts_with('Z'));
+    if alive {
+        // Do not leave it spinning behind the test.
+        let _ = Command::new("kill").args(["-9", &pid]).status();
+    }
+    assert!(
+        !alive,
+        "the console (pid {pid}) kept running after the terminal hung up"
+    );
+}

@@ -283,9 +283,18 @@ async fn event_loop(
     };
     stop.store(true, Ordering::Relaxed);
     ticker.abort();
-    // The input thread stops within one poll interval; join it so that it cannot swallow a
-    // key meant for the shell.
-    let _ = tokio::task::spawn_blocking(move || input.join()).await;
+    // The input thread stops within one poll interval; wait for it so that it cannot swallow
+    // a key meant for the shell. But never wait long: when the terminal has hung up,
+    // crossterm's read can stay inside itself, and the process must still exit.
+    let deadline = Instant::now() + Duration::from_millis(300);
+    while !input.is_finished() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if input.is_finished() {
+        let _ = input.join();
+    } else {
+        tracing::warn!("the input thread did not stop; leaving it behind");
+    }
     result
 }
 
