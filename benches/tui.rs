@@ -89,7 +89,18 @@ fn render_bench() {
         },
     );
     let _ = app.start();
-    let _ = app.update(Event::AppsLoaded(Ok(apps())));
+    let summaries = apps()
+        .iter()
+        .map(|a| serde_json::to_value(a).and_then(serde_json::from_value))
+        .collect::<Result<Vec<_>, _>>();
+    let summaries = match summaries {
+        Ok(s) => s,
+        Err(e) => {
+            println!("cannot build the application list: {e}");
+            return;
+        }
+    };
+    let _ = app.update(Event::AppsLoaded(Ok(summaries)));
     let theme = Theme::colored();
     for (w, h) in [(200u16, 50u16), (80, 24)] {
         let _ = app.update(Event::Resize(w, h));

@@ -6,7 +6,7 @@ use super::command::{self, Command, Completion};
 use super::event::{CompletionTarget, Effect, Event, SpecPurpose};
 use super::keymap::{Action, Context, Key, Keymap, Layer, REGISTRY};
 use crate::cli::AppCommand;
-use crate::domain::app::{Application, ApplicationSpec};
+use crate::domain::app::{AppSummary, ApplicationSpec};
 use crate::domain::sanitize::terminal_safe;
 use crate::ops::{AppDetail, Request, Response};
 use crate::ports::AgentRecord;
@@ -401,7 +401,7 @@ pub struct App {
     pub tab: Tab,
     pub view: View,
     pub overlay: Overlay,
-    pub apps: Resource<Vec<Application>>,
+    pub apps: Resource<Vec<AppSummary>>,
     pub agents: Resource<Vec<AgentRecord>>,
     pub apps_list: ListView,
     pub agents_list: ListView,
@@ -411,6 +411,8 @@ pub struct App {
     detail_wanted: Option<String>,
     /// Select this application once it appears (after registering it).
     select_after_load: Option<String>,
+    /// Show this application as YAML once its detail has loaded.
+    yaml_pending: Option<String>,
     pub last: Option<Outcome>,
     /// Operations in flight.
     pub busy: usize,
@@ -440,6 +442,7 @@ impl App {
             detail_in_flight: None,
             detail_wanted: None,
             select_after_load: None,
+            yaml_pending: None,
             last: None,
             busy: 0,
             scroll_max: Cell::new(usize::MAX),
@@ -469,7 +472,7 @@ impl App {
         (self.size.1 as usize).saturating_sub(6).max(1)
     }
 
-    pub fn selected_app(&self) -> Option<&Application> {
+    pub fn selected_app(&self) -> Option<&AppSummary> {
         let i = self.apps_list.selected_index()?;
         self.apps.data.as_ref()?.get(i)
     }
@@ -545,8 +548,19 @@ impl App {
             }
             Event::DetailLoaded { name, result } => {
                 self.detail_in_flight = None;
+                if self.yaml_pending.as_deref() == Some(name.as_str()) {
+                    self.yaml_pending = None;
+                    match &result {
+                        Ok(d) => match crate::yaml::to_string(&d.application) {
+                            Ok(t) => self.show_text(format!("{name} (YAML)"), &t),
+                            Err(e) => self.say(false, e.to_string()),
+                        },
+                        Err(e) => self.say(false, e.clone()),
+                    }
+                }
                 self.detail = Some((name.clone(), result));
-                if let Some(w) = self.detail_wanted.clone()
+                let next = self.detail_wanted.clone().or(self.yaml_pending.clone());
+                if let Some(w) = next
                     && w != name
                 {
                     self.detail_in_flight = Some(w.clone());
@@ -773,7 +787,7 @@ impl App {
                     self.say(false, "nothing selected");
                 }
             }
-            Action::Yaml => self.show_yaml(),
+            Action::Yaml => self.show_yaml(fx),
             Action::CopyId => match self.selected_id() {
                 Some((what, id)) => {
                     fx.push(Effect::Copy(id.clone()));
@@ -847,15 +861,28 @@ impl App {
         }
     }
 
-    fn show_yaml(&mut self) {
+    fn show_yaml(&mut self, fx: &mut Vec<Effect>) {
         let (title, text) = match self.tab {
-            Tab::Applications => match self.selected_app() {
-                Some(a) => (
-                    format!("{} (YAML)", a.application_name),
-                    crate::yaml::to_string(a),
-                ),
-                None => return self.say(false, "nothing selected"),
-            },
+            Tab::Applications => {
+                let Some(name) = self.selected_app().map(|a| a.application_name.clone()) else {
+                    return self.say(false, "nothing selected");
+                };
+                match &self.detail {
+                    Some((n, Ok(d))) if *n == name => (
+                        format!("{name} (YAML)"),
+                        crate::yaml::to_string(&d.application),
+                    ),
+                    _ => {
+                        // The list holds summaries: fetch the whole application first.
+                        self.yaml_pending = Some(name.clone());
+                        if self.detail_in_flight.is_none() {
+                            self.detail_in_flight = Some(name.clone());
+                            fx.push(Effect::LoadDetail(name));
+                        }
+                        return;
+                    }
+                }
+            }
             Tab::Agents => match self.selected_agent() {
                 Some(a) => (
                     format!("agent of {} (YAML)", a.application_name),
@@ -931,7 +958,7 @@ impl App {
                 let o = match l.sort {
                     1 => x.run_id.cmp(&y.run_id),
                     2 => x.user_id.cmp(&y.user_id),
-                    3 => x.stages.len().cmp(&y.stages.len()),
+                    3 => x.stage_count().cmp(&y.stage_count()),
                     4 => x.client_count.cmp(&y.client_count),
                     5 => x.updated_at.cmp(&y.updated_at),
                     _ => std::cmp::Ordering::Equal,
@@ -1646,7 +1673,7 @@ impl App {
     }
 }
 
-fn app_matches(a: &Application, f: &str) -> bool {
+fn app_matches(a: &AppSummary, f: &str) -> bool {
     let has = |s: &str| {
         if s.bytes().any(|b| b.is_ascii_uppercase()) {
             s.to_lowercase().contains(f)

@@ -4,7 +4,7 @@
 //! reducer ([`super::app::App::update`]) turns each into state changes and effects. Effects are
 //! data, so tests can assert exactly which `ops::Request` a key sequence produces.
 
-use crate::domain::app::{Application, ApplicationSpec};
+use crate::domain::app::{AppSummary, ApplicationSpec};
 use crate::ops::{AppDetail, Request, Response};
 use crate::ports::AgentRecord;
 use crossterm::event::KeyEvent;
@@ -22,7 +22,8 @@ pub enum Event {
     Resize(u16, u16),
     /// The clock: drives refreshes, retries and data ages.
     Tick(Instant),
-    AppsLoaded(Result<Vec<Application>, String>),
+    /// The application list: summaries (the detail of one is loaded on its own).
+    AppsLoaded(Result<Vec<AppSummary>, String>),
     AgentsLoaded(Result<Vec<AgentRecord>, String>),
     DetailLoaded {
         name: String,

@@ -402,7 +402,7 @@ impl Runner {
         match fx {
             Effect::LoadApps => {
                 tokio::spawn(async move {
-                    let r = timed(async { ops.get().await?.list_apps().await }).await;
+                    let r = timed(async { ops.get().await?.list_app_summaries().await }).await;
                     let _ = tx.send(Event::AppsLoaded(r));
                 });
             }

@@ -1,6 +1,6 @@
 //! The Applications tab: registered applications and the detail of one.
 
-use crate::domain::app::Application;
+use crate::domain::app::{AppSummary, Application};
 use crate::domain::sanitize::terminal_safe;
 use crate::ops::AppDetail;
 use crate::tui::theme::Theme;
@@ -58,13 +58,13 @@ pub const COLUMNS: &[Col] = &[
     },
 ];
 
-pub fn row(a: &Application) -> Vec<String> {
+pub fn row(a: &AppSummary) -> Vec<String> {
     vec![
         a.application_name.clone(),
         a.app_id.to_string(),
         a.run_id.clone(),
         a.user_id.clone(),
-        a.stages.len().to_string(),
+        a.stage_count().to_string(),
         a.microservice_count().to_string(),
         a.client_count.to_string(),
         a.updated_at.format("%Y-%m-%d %H:%M:%S").to_string(),
@@ -79,12 +79,44 @@ fn kv(theme: &Theme, k: &str, v: &str) -> Line<'static> {
 }
 
 /// The detail of an application: IDs, routing, database, stages, microservices, history.
-/// Every string from data is sanitised.
+/// Until the detail has loaded, what the list row knows. Every string from data is sanitised.
 pub fn detail_lines(
     theme: &Theme,
-    a: &Application,
+    s: &AppSummary,
     detail: Option<&Result<Box<AppDetail>, String>>,
 ) -> Vec<Line<'static>> {
+    if let Some(Ok(d)) = detail {
+        return full_lines(theme, &d.application, d);
+    }
+    let mut out = vec![
+        Line::from(vec![
+            span(&s.application_name, theme.title),
+            Span::styled(format!("  app_id {}", s.app_id), theme.dim),
+        ]),
+        kv(theme, "run_id", &s.run_id),
+        kv(theme, "user_id", &s.user_id),
+        kv(theme, "clients", &s.client_count.to_string()),
+        kv(
+            theme,
+            "updated",
+            &s.updated_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        ),
+        Line::default(),
+    ];
+    match detail {
+        Some(Err(e)) => out.push(Line::from(vec![
+            Span::styled("Details could not be loaded: ", theme.error),
+            span(e, theme.error),
+        ])),
+        _ => out.push(Line::from(Span::styled(
+            "Loading stages, microservices and history…",
+            theme.dim,
+        ))),
+    }
+    out
+}
+
+fn full_lines(theme: &Theme, a: &Application, d: &AppDetail) -> Vec<Line<'static>> {
     let mut out = vec![
         Line::from(vec![
             span(&a.application_name, theme.title),
@@ -169,39 +201,30 @@ pub fn detail_lines(
         }
     }
     out.push(Line::default());
-    match detail {
-        None => out.push(Line::from(Span::styled("History: loading…", theme.dim))),
-        Some(Err(e)) => out.push(Line::from(vec![
-            Span::styled("History could not be loaded: ", theme.error),
-            span(e, theme.error),
-        ])),
-        Some(Ok(d)) => {
-            let agent = d.agent.as_ref().map_or("none".to_string(), |ag| {
-                format!("{:?} ({})", ag.state, terminal_safe(&ag.runtime))
-            });
-            out.push(kv(theme, "agent", &agent));
-            out.push(kv(theme, "reports", &d.stored_reports.to_string()));
-            out.push(Line::default());
-            out.push(Line::from(Span::styled(
-                format!("History ({})", d.history.len()),
-                theme.header,
-            )));
-            for h in d.history.iter().rev() {
-                out.push(Line::from(vec![
-                    Span::styled(
-                        format!("  {} ", h.at.format("%Y-%m-%d %H:%M:%S")),
-                        theme.dim,
-                    ),
-                    span(
-                        &format!(
-                            "{:?} clients={} run={} user={} by {}",
-                            h.action, h.client_count, h.run_id, h.user_id, h.actor
-                        ),
-                        ratatui::style::Style::new(),
-                    ),
-                ]));
-            }
-        }
+    let agent = d.agent.as_ref().map_or("none".to_string(), |ag| {
+        format!("{:?} ({})", ag.state, terminal_safe(&ag.runtime))
+    });
+    out.push(kv(theme, "agent", &agent));
+    out.push(kv(theme, "reports", &d.stored_reports.to_string()));
+    out.push(Line::default());
+    out.push(Line::from(Span::styled(
+        format!("History ({})", d.history.len()),
+        theme.header,
+    )));
+    for h in d.history.iter().rev() {
+        out.push(Line::from(vec![
+            Span::styled(
+                format!("  {} ", h.at.format("%Y-%m-%d %H:%M:%S")),
+                theme.dim,
+            ),
+            span(
+                &format!(
+                    "{:?} clients={} run={} user={} by {}",
+                    h.action, h.client_count, h.run_id, h.user_id, h.actor
+                ),
+                ratatui::style::Style::new(),
+            ),
+        ]));
     }
     out
 }

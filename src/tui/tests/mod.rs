@@ -8,7 +8,7 @@ use super::app::{App, StatusInfo};
 use super::event::Event;
 use super::keymap::Keymap;
 use crate::domain::app::{
-    Application, ApplicationSpec, MicroserviceSpec, StageSpec, apply_registration,
+    AppSummary, Application, ApplicationSpec, MicroserviceSpec, StageSpec, apply_registration,
 };
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::time::Duration;
@@ -70,11 +70,37 @@ pub fn applications(n: usize) -> Vec<Application> {
     (0..n).map(|i| application(&format!("app{i:03}"))).collect()
 }
 
+/// The list row of an application, decoded from its stored form as the store does.
+pub fn summary(a: &Application) -> AppSummary {
+    serde_json::from_value(serde_json::to_value(a).unwrap()).unwrap()
+}
+
+pub fn summaries(apps: &[Application]) -> Vec<AppSummary> {
+    apps.iter().map(summary).collect()
+}
+
+/// What `Ops::show_app` returns for a freshly registered application.
+pub fn detail(a: &Application) -> Box<crate::ops::AppDetail> {
+    Box::new(crate::ops::AppDetail {
+        application: a.clone(),
+        history: vec![crate::domain::app::RegistrationEvent {
+            at: a.registered_at,
+            action: crate::domain::app::RegistrationAction::Registered,
+            client_count: 1,
+            run_id: a.run_id.clone(),
+            user_id: a.user_id.clone(),
+            actor: "alice@head".into(),
+        }],
+        agent: None,
+        stored_reports: 0,
+    })
+}
+
 /// An app that has loaded `apps` into the Applications tab.
 pub fn loaded(apps: Vec<Application>, readonly: bool) -> App {
     let mut app = new_app(readonly);
     let _ = app.start();
-    let _ = app.update(Event::AppsLoaded(Ok(apps)));
+    let _ = app.update(Event::AppsLoaded(Ok(summaries(&apps))));
     app
 }
 

@@ -57,10 +57,10 @@ fn start_loads_the_first_tab_and_refreshes_coalesce() {
     assert!(app.update(ctrl('r')).is_empty());
     assert!(app.update(ctrl('r')).is_empty());
     // ...but the pending request runs once when the load returns.
-    let fx = app.update(Event::AppsLoaded(Ok(applications(3))));
+    let fx = app.update(Event::AppsLoaded(Ok(summaries(&applications(3)))));
     assert_eq!(fx, vec![Effect::LoadApps]);
     assert!(app.apps.in_flight);
-    let fx = app.update(Event::AppsLoaded(Ok(applications(3))));
+    let fx = app.update(Event::AppsLoaded(Ok(summaries(&applications(3)))));
     assert!(fx.is_empty(), "{fx:?}");
     // The next tick after the refresh interval reloads.
     let later = app.now + Duration::from_secs(3);
@@ -92,7 +92,7 @@ fn a_failing_backend_backs_off_keeps_its_data_and_recovers() {
     assert_eq!(backoff(2), Duration::from_secs(2));
     assert_eq!(backoff(20), Duration::from_secs(30));
     let _ = app.update(ctrl('r'));
-    let _ = app.update(Event::AppsLoaded(Ok(applications(4))));
+    let _ = app.update(Event::AppsLoaded(Ok(summaries(&applications(4)))));
     assert!(app.apps.error.is_none());
     assert_eq!(app.apps.failures, 0);
     assert_eq!(app.apps_list.rows.len(), 4);
@@ -567,17 +567,35 @@ fn tabs_switch_with_digits_and_tab_and_load_what_they_show() {
 
 #[test]
 fn details_yaml_and_back() {
-    let mut app = loaded(applications(2), false);
+    let apps = applications(2);
+    let mut app = loaded(apps.clone(), false);
+    // YAML needs the whole application: the list only holds summaries.
+    assert_eq!(
+        app.update(ch('y')),
+        vec![Effect::LoadDetail("app000".into())]
+    );
+    assert_eq!(app.view, View::Table);
+    let _ = app.update(Event::DetailLoaded {
+        name: "app000".into(),
+        result: Ok(detail(&apps[0])),
+    });
+    assert!(matches!(app.view, View::Text { .. }));
+    let _ = app.update(press(KeyCode::Esc));
+    let _ = app.update(ch('j'));
     let fx = app.update(press(KeyCode::Enter));
     assert_eq!(app.view, View::Detail { scroll: 0 });
-    assert_eq!(fx, vec![Effect::LoadDetail("app000".into())]);
+    assert_eq!(fx, vec![Effect::LoadDetail("app001".into())]);
+    let _ = app.update(Event::DetailLoaded {
+        name: "app001".into(),
+        result: Ok(detail(&apps[1])),
+    });
     let _ = app.update(ch('j'));
     assert_eq!(app.view, View::Detail { scroll: 1 });
     let _ = app.update(ch('y'));
     let View::Text { lines, .. } = &app.view else {
         panic!("{:?}", app.view)
     };
-    assert!(lines.iter().any(|l| l == "application_name: app000"));
+    assert!(lines.iter().any(|l| l == "application_name: app001"));
     let _ = app.update(press(KeyCode::Esc));
     assert_eq!(app.view, View::Table);
 }
@@ -602,7 +620,7 @@ fn help_and_palette_follow_the_effective_keymap() {
     .unwrap();
     let mut app = App::new(km, false, Duration::from_secs(2), info());
     let _ = app.start();
-    let _ = app.update(Event::AppsLoaded(Ok(applications(3))));
+    let _ = app.update(Event::AppsLoaded(Ok(summaries(&applications(3)))));
     let _ = app.update(ch('n'));
     assert_eq!(app.apps_list.selected, 1);
     let _ = app.update(ch('j'));
@@ -644,5 +662,8 @@ async fn requests_from_the_console_go_through_ops_and_the_audit_log() {
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].source, "tui");
     assert_eq!(audit[0].action, "app.register");
-    assert_eq!(ops.list_apps().await.unwrap()[0].application_name, "cctvs");
+    assert_eq!(
+        ops.list_app_summaries().await.unwrap()[0].application_name,
+        "cctvs"
+    );
 }

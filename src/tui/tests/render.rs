@@ -61,7 +61,12 @@ fn applications_tab_empty_and_full_at_both_sizes() {
             "{s}"
         );
 
-        let mut app = loaded(applications(30), false);
+        let apps = applications(30);
+        let mut app = loaded(apps.clone(), false);
+        let _ = app.update(Event::DetailLoaded {
+            name: "app000".into(),
+            result: Ok(detail(&apps[0])),
+        });
         let s = screen(&mut app, w, h);
         assert!(s.contains("Applications [30/30]"), "{s}");
         assert!(s.contains("app000") && s.contains("NAME"), "{s}");
@@ -76,6 +81,14 @@ fn applications_tab_empty_and_full_at_both_sizes() {
             assert!(s.contains("APP ID"), "{s}");
             // The detail pane beside the table shows the selected application.
             assert!(s.contains("Stages (2)") && s.contains("routing key"), "{s}");
+            assert!(s.contains("History (1)") && s.contains("alice@head"), "{s}");
+            // Another row: its summary shows at once, the rest once loaded.
+            let _ = app.update(ch('j'));
+            let s = screen(&mut app, w, h);
+            assert!(
+                s.contains("Loading stages, microservices and history"),
+                "{s}"
+            );
             assert!(s.contains("app029"), "{s}");
         }
     }
