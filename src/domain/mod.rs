@@ -4,4 +4,5 @@ pub mod app;
 pub mod names;
 pub mod qoa4ml;
 pub mod report;
+pub mod resources;
 pub mod sanitize;
