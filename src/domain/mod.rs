@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod names;
+pub mod placement;
 pub mod qoa4ml;
 pub mod report;
 pub mod resources;
