@@ -2,6 +2,7 @@
 //! console builds for the same action, so both faces behave identically.
 
 pub mod output;
+pub mod placement;
 
 use crate::config::{self, Loaded, Overrides};
 use crate::error::{Error, Result};
@@ -60,6 +61,9 @@ pub enum Command {
     /// Check or print the console's keymap
     #[command(subcommand)]
     Keymap(KeymapCommand),
+    /// Plan where service instances go on nodes, offline (no store, no changes)
+    #[command(subcommand)]
+    Placement(placement::PlacementCommand),
     /// Print shell completions
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -223,6 +227,7 @@ pub async fn run(global: &GlobalArgs, command: Command) -> Result<()> {
             Ok(())
         }
         Command::Config(c) => run_config(global, c),
+        Command::Placement(c) => placement::run(fmt, c),
         Command::Keymap(KeymapCommand::Check { file }) => {
             let lines = crate::tui::keymap::check(file.as_deref(), global.keymap.as_deref())?;
             let doc = serde_json::json!({ "valid": true, "messages": lines });
