@@ -16,6 +16,12 @@
 //! - `2` **tight-pack** (ROHE's "WORST_FIT", which packs): the lowest positive score, ties to
 //!   the first tied node.
 //!
+//! Speed without changing answers: a node's verdict for a requirement is cached until the node
+//! changes, a requirement that fitted nowhere is not rescanned until something is released
+//! (resources only shrink in between), and a scan is skipped when no node has the CPU or
+//! memory at all. `explain` bypasses all three, and the property tests check that both paths
+//! give the same plan.
+//!
 //! Deliberate fixes against ROHE (each has a test in `tests.rs`):
 //! 1. an empty accelerator map needs no accelerator;
 //! 2. every non-zero accelerator requirement must be met (AND, not OR);
@@ -372,10 +378,59 @@ struct Planner<'a> {
     max_rss: f64,
     bounds_stale: bool,
     namespace: Uuid,
+    /// Bumped whenever the node changes.
+    versions: Vec<u64>,
+    /// Verdicts per distinct requirement, each valid while its node's version is unchanged: a
+    /// verdict depends only on the node and the requirement (the weights are fixed for the
+    /// cycle), so consecutive replicas and identical services re-evaluate only the nodes that
+    /// changed. The same verdicts as evaluating every node afresh, computed less often.
+    memo: HashMap<NeedKey, Memo>,
+    memo_entries: usize,
+    /// Instances taken off nodes so far. Between releases resources only shrink, and every
+    /// check and the score only get worse as they do (with weights >= 0), so a requirement
+    /// that fitted nowhere still fits nowhere: its scan is skipped.
+    releases: u64,
+    monotone: bool,
+}
+
+/// At most this many cached verdicts (about 40 bytes each); the cache is emptied beyond it.
+const MEMO_MAX_ENTRIES: usize = 1 << 20;
+
+/// A requirement as a hashable key (what `evaluate` reads of a service).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct NeedKey {
+    cpu: u64,
+    rss: u64,
+    cores: Vec<u64>,
+    accel: Vec<(String, u64)>,
+}
+
+impl NeedKey {
+    fn of(need: &Need) -> NeedKey {
+        NeedKey {
+            cpu: need.cpu.to_bits(),
+            rss: need.rss.to_bits(),
+            cores: need.cores_asc.iter().map(|c| c.to_bits()).collect(),
+            accel: need
+                .accel
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_bits()))
+                .collect(),
+        }
+    }
+}
+
+struct Memo {
+    /// The node version each verdict was computed at (`u64::MAX`: never).
+    at: Vec<u64>,
+    verdicts: Vec<Result<Score, eval::Rejection>>,
+    /// When the requirement last fitted nowhere: the release count then, and why.
+    nowhere: Option<(u64, String)>,
 }
 
 impl<'a> Planner<'a> {
     fn new(nodes: &'a mut [Node], config: &'a PlacementConfig, explain: bool) -> Self {
+        let n = nodes.len();
         let free = nodes.iter().map(Free::of).collect();
         let index = nodes
             .iter()
@@ -392,11 +447,17 @@ impl<'a> Planner<'a> {
             max_rss: 0.0,
             bounds_stale: true,
             namespace: instance_namespace(),
+            versions: vec![0; n],
+            memo: HashMap::new(),
+            memo_entries: 0,
+            releases: 0,
+            monotone: config.weights.cpu >= 0.0 && config.weights.memory >= 0.0,
         }
     }
 
     fn refresh(&mut self, i: usize) {
         self.free[i] = Free::of(&self.nodes[i]);
+        self.versions[i] += 1;
         self.bounds_stale = true;
     }
 
@@ -434,8 +495,39 @@ impl<'a> Planner<'a> {
         let weights = &self.config.weights;
         let mut best: Option<(usize, f64)> = None;
         let mut tally = [0usize; Check::ALL.len()];
+        let n = self.nodes.len();
+        let key = NeedKey::of(need);
+        if !self.memo.contains_key(&key) && self.memo_entries + n > MEMO_MAX_ENTRIES {
+            self.memo.clear();
+            self.memo_entries = 0;
+        }
+        let entries = &mut self.memo_entries;
+        let memo = self.memo.entry(key).or_insert_with(|| {
+            *entries += n;
+            Memo {
+                at: vec![u64::MAX; n],
+                verdicts: vec![Err(eval::Rejection::Cordoned); n],
+                nowhere: None,
+            }
+        });
+        if !self.explain
+            && self.monotone
+            && let Some((at, why)) = &memo.nowhere
+            && *at == self.releases
+        {
+            return Err(why.clone());
+        }
         for (i, node) in self.nodes.iter().enumerate() {
-            let outcome = evaluate(node, &self.free[i], need, weights);
+            // With explain, every verdict is computed afresh: the explanation shows the real
+            // computation, and the property tests compare both paths.
+            let outcome = if !self.explain && memo.at[i] == self.versions[i] {
+                memo.verdicts[i]
+            } else {
+                let o = evaluate(node, &self.free[i], need, weights);
+                memo.at[i] = self.versions[i];
+                memo.verdicts[i] = o;
+                o
+            };
             if let Some(ev) = evals.as_deref_mut() {
                 ev.push(NodeEval::new(node, &outcome, need));
             }
@@ -469,11 +561,13 @@ impl<'a> Planner<'a> {
                     .filter(|(_, n)| *n > 0)
                     .map(|(c, n)| format!("{} {n}", c.name()))
                     .collect();
-                Err(format!(
+                let why = format!(
                     "no node fits ({} nodes rejected: {})",
                     self.nodes.len(),
                     parts.join(", ")
-                ))
+                );
+                memo.nowhere = Some((self.releases, why.clone()));
+                Err(why)
             }
         }
     }
@@ -537,6 +631,7 @@ impl<'a> Planner<'a> {
             }
             best.map(|(i, _)| {
                 book::release(&mut self.nodes[i], &svc.service_id, need);
+                self.releases += 1;
                 self.refresh(i);
                 node_name = Some(self.nodes[i].node_name.clone());
                 self.nodes[i].mac_address.clone()

@@ -1164,7 +1164,21 @@ mod properties {
         (1usize..=8, 1usize..=10).prop_flat_map(|(n, s)| {
             let nodes: Vec<_> = (0..n).map(arb_node).collect();
             let services: Vec<_> = (0..s).map(arb_service).collect();
-            (nodes, services).prop_map(|(nodes, services)| Cluster { nodes, services })
+            // Half the clusters repeat every service under another id: identical requirements
+            // are what the verdict cache reuses.
+            (nodes, services, any::<bool>()).prop_map(|(nodes, mut services, repeat)| {
+                if repeat {
+                    let copies: Vec<Service> = services
+                        .iter()
+                        .map(|s| Service {
+                            service_id: format!("{}-copy", s.service_id),
+                            ..s.clone()
+                        })
+                        .collect();
+                    services.extend(copies);
+                }
+                Cluster { nodes, services }
+            })
         })
     }
 
@@ -1220,6 +1234,8 @@ mod properties {
         }
 
         #[test]
+        /// Also compares the fast path (cached verdicts, skipped scans) with `explain`, which
+        /// evaluates every node afresh.
         fn the_same_input_always_gives_the_same_plan(c in arb_cluster(), cfg in arb_config()) {
             let mut a = c.clone();
             let mut b = c.clone();
