@@ -1,3 +1,4 @@
 //! Implementations of the ports.
 
+pub mod amqp;
 pub mod embedded;

@@ -1,6 +1,8 @@
 //! Ports: one small trait per kind of outside system. Each has an embedded implementation
 //! (zero setup, the default) and, as issues add them, a real one.
 
+pub mod bus;
 pub mod store;
 
+pub use bus::{Bus, Delivery, Subscription, Topology};
 pub use store::{AgentRecord, AgentState, AuditEntry, Store, StoreInfo, StoredReport, Versioned};

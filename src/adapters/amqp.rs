@@ -1,0 +1,371 @@
+//! The AMQP Bus (RabbitMQ) through lapin.
+//!
+//! - The exchange `<app>_exchange` is declared exactly as QoA4ML declares it (topic,
+//!   non-durable): a durable declaration would make every QoA4ML client's own declaration fail
+//!   with PRECONDITION_FAILED. The agent re-declares it and its binding on every connect, so a
+//!   broker restart is repaired as soon as the agent reconnects.
+//! - The agent's queue `rohe.<app>.agent` and the dead-letter queue are durable; messages rohe
+//!   publishes are persistent, mandatory and confirmed, so a confirmed message is on disk in a
+//!   queue (an unroutable one comes back as an error instead of vanishing).
+//! - Consumers use manual acknowledgement and a bounded prefetch.
+
+use crate::config::redact_url;
+use crate::error::{Error, Result};
+use crate::ports::bus::*;
+use async_trait::async_trait;
+use futures_lite::StreamExt;
+use lapin::Confirmation;
+use lapin::options::*;
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use tokio::sync::Mutex;
+
+pub struct AmqpBus {
+    url: String,
+    shown: String,
+    conn: Mutex<Option<Live>>,
+}
+
+struct Live {
+    connection: Connection,
+    publisher: Channel,
+}
+
+fn amqp_err(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::runtime(format!("AMQP {what}: {e}"))
+}
+
+impl AmqpBus {
+    pub fn new(url: &str) -> Self {
+        AmqpBus {
+            url: url.to_string(),
+            shown: redact_url(url),
+            conn: Mutex::new(None),
+        }
+    }
+
+    async fn connect(&self) -> Result<Connection> {
+        Connection::connect(&self.url, ConnectionProperties::default())
+            .await
+            .map_err(|e| {
+                Error::runtime(format!(
+                    "cannot connect to the AMQP broker at {}: {e}",
+                    self.shown
+                ))
+                .hint("check bus.amqp_url in the config and that RabbitMQ is running")
+            })
+    }
+
+    /// The publishing channel (confirm mode), connecting when needed.
+    async fn publisher(&self) -> Result<Channel> {
+        let mut guard = self.conn.lock().await;
+        if let Some(live) = guard.as_ref()
+            && live.connection.status().connected()
+            && live.publisher.status().connected()
+        {
+            return Ok(live.publisher.clone());
+        }
+        let connection = self.connect().await?;
+        let publisher = connection
+            .create_channel()
+            .await
+            .map_err(|e| amqp_err("channel", e))?;
+        publisher
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(|e| amqp_err("confirm.select", e))?;
+        *guard = Some(Live {
+            connection,
+            publisher: publisher.clone(),
+        });
+        Ok(publisher)
+    }
+
+    /// Forget the connection after an error, so the next call reconnects.
+    async fn reset(&self) {
+        *self.conn.lock().await = None;
+    }
+
+    async fn declare_on(ch: &Channel, t: &Topology) -> Result<()> {
+        ch.exchange_declare(
+            t.exchange.as_str().into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|e| amqp_err(&format!("declaring exchange {}", t.exchange), e))?;
+        for q in [&t.queue, &t.dead_letter_queue] {
+            ch.queue_declare(
+                q.as_str().into(),
+                QueueDeclareOptions::durable(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| amqp_err(&format!("declaring queue {q}"), e))?;
+        }
+        ch.queue_bind(
+            t.queue.as_str().into(),
+            t.exchange.as_str().into(),
+            t.binding_key.as_str().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|e| amqp_err(&format!("binding {} to {}", t.queue, t.exchange), e))
+    }
+
+    async fn publish_on(
+        ch: &Channel,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        props: BasicProperties,
+    ) -> Result<()> {
+        let confirm = ch
+            .basic_publish(
+                exchange.into(),
+                routing_key.into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                body,
+                props.with_delivery_mode(2),
+            )
+            .await
+            .map_err(|e| amqp_err("publish", e))?
+            .await
+            .map_err(|e| amqp_err("publish confirmation", e))?;
+        match confirm {
+            Confirmation::Ack(None) => Ok(()),
+            Confirmation::Ack(Some(_)) => Err(Error::runtime(format!(
+                "AMQP publish to {exchange} with key {routing_key} was returned: no queue is bound for it"
+            ))
+            .hint("start the application's agent (it declares and binds the queue)")),
+            Confirmation::Nack(_) => Err(Error::runtime(format!("the broker refused the message for {exchange}"))),
+            Confirmation::NotRequested => Err(Error::runtime("the broker did not confirm the message")),
+        }
+    }
+}
+
+#[async_trait]
+impl Bus for AmqpBus {
+    fn info(&self) -> BusInfo {
+        BusInfo {
+            backend: "amqp",
+            location: self.shown.clone(),
+        }
+    }
+
+    async fn declare(&self, t: &Topology) -> Result<()> {
+        let ch = self.publisher().await?;
+        let r = Self::declare_on(&ch, t).await;
+        if r.is_err() {
+            self.reset().await;
+        }
+        r
+    }
+
+    async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        message_id: Option<&str>,
+    ) -> Result<()> {
+        let ch = self.publisher().await?;
+        let mut props = BasicProperties::default().with_content_type("application/json".into());
+        if let Some(id) = message_id {
+            props = props.with_correlation_id(id.into());
+        }
+        let r = Self::publish_on(&ch, exchange, routing_key, body, props).await;
+        if r.as_ref().is_err_and(|_| !ch.status().connected()) {
+            self.reset().await;
+        }
+        r
+    }
+
+    async fn subscribe(&self, t: &Topology, prefetch: u16) -> Result<Box<dyn Subscription>> {
+        // Its own connection: a consumer must not share fate (or flow control) with publishers.
+        let connection = self.connect().await?;
+        let ch = connection
+            .create_channel()
+            .await
+            .map_err(|e| amqp_err("channel", e))?;
+        Self::declare_on(&ch, t).await?;
+        ch.basic_qos(prefetch.max(1), BasicQosOptions::default())
+            .await
+            .map_err(|e| amqp_err("basic.qos", e))?;
+        let consumer = ch
+            .basic_consume(
+                t.queue.as_str().into(),
+                format!("rohe-agent-{}", std::process::id()).as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| amqp_err("basic.consume", e))?;
+        Ok(Box::new(AmqpSubscription {
+            _connection: connection,
+            _channel: ch,
+            consumer,
+        }))
+    }
+
+    async fn dead_letter(
+        &self,
+        t: &Topology,
+        routing_key: &str,
+        body: &[u8],
+        reason: &str,
+    ) -> Result<()> {
+        let ch = self.publisher().await?;
+        let mut headers = FieldTable::default();
+        headers.insert(
+            ShortString::from(REASON_HEADER),
+            AMQPValue::LongString(reason.into()),
+        );
+        headers.insert(
+            ShortString::from(ORIGINAL_KEY_HEADER),
+            AMQPValue::LongString(routing_key.into()),
+        );
+        // The default exchange routes by queue name.
+        let props = BasicProperties::default().with_headers(headers);
+        let r = Self::publish_on(&ch, "", &t.dead_letter_queue, body, props).await;
+        if r.is_err() && !ch.status().connected() {
+            self.reset().await;
+        }
+        r
+    }
+
+    async fn queue_depth(&self, t: &Topology) -> Result<Option<u64>> {
+        let ch = self.publisher().await?;
+        let q = ch
+            .queue_declare(
+                t.queue.as_str().into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await;
+        match q {
+            Ok(q) => Ok(Some(u64::from(q.message_count()))),
+            Err(_) => {
+                // A passive declare of a missing queue closes the channel.
+                self.reset().await;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn peek_dead_letters(&self, t: &Topology, limit: usize) -> Result<Vec<DeadLetter>> {
+        let connection = self.connect().await?;
+        let ch = connection
+            .create_channel()
+            .await
+            .map_err(|e| amqp_err("channel", e))?;
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let msg = ch
+                .basic_get(
+                    t.dead_letter_queue.as_str().into(),
+                    BasicGetOptions::default(),
+                )
+                .await
+                .map_err(|e| amqp_err("basic.get", e))?;
+            let Some(msg) = msg else { break };
+            let header = |k: &str| {
+                msg.delivery
+                    .properties
+                    .headers()
+                    .as_ref()
+                    .and_then(|h| h.inner().get(k).cloned())
+                    .and_then(|v| match v {
+                        AMQPValue::LongString(s) => Some(s.to_string()),
+                        AMQPValue::ShortString(s) => Some(s.to_string()),
+                        _ => None,
+                    })
+            };
+            let body = &msg.delivery.data;
+            out.push(DeadLetter {
+                routing_key: header(ORIGINAL_KEY_HEADER).unwrap_or_default(),
+                reason: header(REASON_HEADER).unwrap_or_default(),
+                bytes: body.len(),
+                preview: String::from_utf8_lossy(&body[..body.len().min(120)]).into_owned(),
+            });
+        }
+        // Closing the channel without acknowledging puts every message back.
+        let _ = ch.close(200, "peek done".into()).await;
+        let _ = connection.close(200, "peek done".into()).await;
+        Ok(out)
+    }
+
+    async fn remove(&self, t: &Topology) -> Result<()> {
+        let ch = self.publisher().await?;
+        for q in [&t.queue, &t.dead_letter_queue] {
+            ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                .await
+                .map_err(|e| amqp_err(&format!("deleting queue {q}"), e))?;
+        }
+        Ok(())
+    }
+}
+
+struct AmqpSubscription {
+    _connection: Connection,
+    _channel: Channel,
+    consumer: lapin::Consumer,
+}
+
+fn to_delivery(d: lapin::message::Delivery) -> Delivery {
+    let message_id = d
+        .properties
+        .correlation_id()
+        .as_ref()
+        .or(d.properties.message_id().as_ref())
+        .map(|s| s.to_string());
+    Delivery {
+        routing_key: d.routing_key.to_string(),
+        redelivered: d.redelivered,
+        message_id,
+        acker: Box::new(AmqpAcker(d.acker)),
+        body: d.data,
+    }
+}
+
+#[async_trait]
+impl Subscription for AmqpSubscription {
+    async fn next(&mut self) -> Result<Option<Delivery>> {
+        match self.consumer.next().await {
+            Some(Ok(d)) => Ok(Some(to_delivery(d))),
+            Some(Err(e)) => Err(amqp_err("consuming", e)),
+            None => Ok(None),
+        }
+    }
+
+    fn try_next(&mut self) -> Option<Delivery> {
+        // Poll once without waiting: deliveries already buffered by the client come out.
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        match self.consumer.poll_next(&mut cx) {
+            std::task::Poll::Ready(Some(Ok(d))) => Some(to_delivery(d)),
+            _ => None,
+        }
+    }
+}
+
+struct AmqpAcker(lapin::Acker);
+
+#[async_trait]
+impl Acker for AmqpAcker {
+    async fn ack(&self, multiple: bool) -> Result<()> {
+        self.0
+            .ack(BasicAckOptions { multiple })
+            .await
+            .map(|_| ())
+            .map_err(|e| amqp_err("basic.ack", e))
+    }
+}
