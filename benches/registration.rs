@@ -8,7 +8,7 @@
 
 use rohe::adapters::embedded::{SqliteStore, SyncMode};
 use rohe::domain::qoa4ml::ConnectorSettings;
-use rohe::ops::{registration::parse_spec, Ops, Request, Source};
+use rohe::ops::{Ops, Request, Source, registration::parse_spec};
 use rohe::ports::Store;
 use std::process::Command;
 use std::sync::Arc;
@@ -29,7 +29,11 @@ fn spec_text(name: &str) -> String {
 
 fn ops_on(path: &std::path::Path, sync: SyncMode) -> Ops {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path, sync).expect("open store"));
-    let settings = ConnectorSettings { end_point: "localhost".into(), health_check_disable: false, registration_url: None };
+    let settings = ConnectorSettings {
+        end_point: "localhost".into(),
+        health_check_disable: false,
+        registration_url: None,
+    };
     Ops::new(store, settings, Source::Cli).with_actor("bench@host")
 }
 
@@ -48,27 +52,51 @@ fn time_process(args: &[&str], env: &[(&str, &std::path::Path)], runs: usize) ->
         let t = Instant::now();
         let out = c.output().expect("run rohe");
         times.push(t.elapsed());
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     times.sort();
     times
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
-    let specs: Vec<_> = (0..10_000).map(|i| parse_spec(&spec_text(&format!("app{i}")), "bench").expect("spec")).collect();
+    let specs: Vec<_> = (0..10_000)
+        .map(|i| parse_spec(&spec_text(&format!("app{i}")), "bench").expect("spec"))
+        .collect();
 
-    println!("rohe registration benchmarks ({} build)", if cfg!(debug_assertions) { "debug" } else { "release" });
+    println!(
+        "rohe registration benchmarks ({} build)",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
     for sync in [SyncMode::Normal, SyncMode::Full] {
         let path = dir.path().join(format!("reg-{sync:?}.db"));
         let ops = ops_on(&path, sync);
-        let n = if sync == SyncMode::Full { 2_000 } else { 10_000 };
+        let n = if sync == SyncMode::Full {
+            2_000
+        } else {
+            10_000
+        };
         // The full path of `rohe app register`: validation, read, write, history, audit entry.
         let t = Instant::now();
         rt.block_on(async {
             for s in &specs[..n] {
-                let req = Request::RegisterApp { spec: s.clone(), file: None, dry_run: false };
+                let req = Request::RegisterApp {
+                    spec: s.clone(),
+                    file: None,
+                    dry_run: false,
+                };
                 ops.execute(req).await.expect("register");
             }
         });
@@ -76,7 +104,11 @@ fn main() {
         let t = Instant::now();
         rt.block_on(async {
             for s in &specs[..n] {
-                let req = Request::RegisterApp { spec: s.clone(), file: None, dry_run: false };
+                let req = Request::RegisterApp {
+                    spec: s.clone(),
+                    file: None,
+                    dry_run: false,
+                };
                 ops.execute(req).await.expect("re-register");
             }
         });
@@ -98,7 +130,11 @@ fn main() {
             let chunk = chunk.to_vec();
             tasks.push(tokio::spawn(async move {
                 for s in chunk {
-                    let req = Request::RegisterApp { spec: s, file: None, dry_run: false };
+                    let req = Request::RegisterApp {
+                        spec: s,
+                        file: None,
+                        dry_run: false,
+                    };
                     ops.execute(req).await.expect("register");
                 }
             }));
@@ -107,16 +143,30 @@ fn main() {
             t.await.expect("task");
         }
     });
-    println!("registrations (8 concurrent tasks): {:.0}/s  [10000 apps]", 10_000.0 / t.elapsed().as_secs_f64());
+    println!(
+        "registrations (8 concurrent tasks): {:.0}/s  [10000 apps]",
+        10_000.0 / t.elapsed().as_secs_f64()
+    );
 
     // `rohe app list --output json` with 10,000 applications (the store built above).
     let xdg = dir.path().join("xdg");
-    let env = [("XDG_DATA_HOME", xdg.as_path()), ("XDG_CONFIG_HOME", xdg.as_path()), ("XDG_STATE_HOME", xdg.as_path())];
+    let env = [
+        ("XDG_DATA_HOME", xdg.as_path()),
+        ("XDG_CONFIG_HOME", xdg.as_path()),
+        ("XDG_STATE_HOME", xdg.as_path()),
+    ];
     let store_arg = path.display().to_string();
-    let out = Command::new(BIN).args(["--store", &store_arg, "app", "list", "--output", "json"]).output().expect("list");
+    let out = Command::new(BIN)
+        .args(["--store", &store_arg, "app", "list", "--output", "json"])
+        .output()
+        .expect("list");
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(listed.as_array().map(Vec::len), Some(10_000));
-    let times = time_process(&["--store", &store_arg, "app", "list", "--output", "json"], &env, 15);
+    let times = time_process(
+        &["--store", &store_arg, "app", "list", "--output", "json"],
+        &env,
+        15,
+    );
     println!(
         "rohe app list --output json, 10000 apps ({:.1} MB of JSON): median {:.1} ms, min {:.1} ms, max {:.1} ms  [15 runs]",
         out.stdout.len() as f64 / 1e6,
@@ -125,7 +175,10 @@ fn main() {
         times[times.len() - 1].as_secs_f64() * 1e3
     );
     let times = time_process(&["--store", &store_arg, "app", "list"], &env, 15);
-    println!("rohe app list (table), 10000 apps: median {:.1} ms  [15 runs]", percentile(&times, 0.5).as_secs_f64() * 1e3);
+    println!(
+        "rohe app list (table), 10000 apps: median {:.1} ms  [15 runs]",
+        percentile(&times, 0.5).as_secs_f64() * 1e3
+    );
 
     let times = time_process(&["--version"], &env, 50);
     println!(

@@ -15,7 +15,6 @@ struct Case {
     expect: &'static [&'static str],
 }
 
-
 fn cases() -> Vec<Case> {
     vec![
         Case { name: "missing file", file: None, args: &["app", "register", "-f", "nope.yaml"], exit: 2, expect: &["--file", "nope.yaml"] },

@@ -57,15 +57,27 @@ async fn versioning(store: &dyn Store) {
     assert_eq!(store.put_app(&app, None, &event(1), None).await.unwrap(), 1);
     // A second create of the same name conflicts.
     let other = apply_registration(&spec("vers"), None, Uuid::new_v4(), Utc::now());
-    let e = store.put_app(&other, None, &event(1), None).await.unwrap_err();
+    let e = store
+        .put_app(&other, None, &event(1), None)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Conflict);
     let got = store.get_app("vers").await.unwrap().unwrap();
     assert_eq!(got.value, app);
     assert_eq!(got.version, 1);
     // Update at the right version succeeds; at a stale version it conflicts (no lost update).
     let next = apply_registration(&spec("vers"), Some(&app), Uuid::new_v4(), Utc::now());
-    assert_eq!(store.put_app(&next, Some(1), &event(2), None).await.unwrap(), 2);
-    let e = store.put_app(&next, Some(1), &event(2), None).await.unwrap_err();
+    assert_eq!(
+        store
+            .put_app(&next, Some(1), &event(2), None)
+            .await
+            .unwrap(),
+        2
+    );
+    let e = store
+        .put_app(&next, Some(1), &event(2), None)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Conflict);
     assert_eq!(
         store

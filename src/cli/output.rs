@@ -27,9 +27,11 @@ pub fn emit<T: Serialize>(
     let mut out = std::io::BufWriter::new(stdout.lock());
     let res = match format {
         // Indented for people at a terminal, compact for programs reading a pipe.
-        Format::Json if std::io::stdout().is_terminal() => serde_json::to_writer_pretty(&mut out, value)
-            .map_err(std::io::Error::other)
-            .and_then(|_| writeln!(out)),
+        Format::Json if std::io::stdout().is_terminal() => {
+            serde_json::to_writer_pretty(&mut out, value)
+                .map_err(std::io::Error::other)
+                .and_then(|_| writeln!(out))
+        }
         Format::Json => serde_json::to_writer(&mut out, value)
             .map_err(std::io::Error::other)
             .and_then(|_| writeln!(out)),

@@ -203,8 +203,6 @@ struct StageCount {
     microservices: Vec<serde::de::IgnoredAny>,
 }
 
-
-
 impl AppSummary {
     pub fn stage_count(&self) -> usize {
         self.stages.len()

@@ -1,8 +1,9 @@
 //! Application registration: register, re-register, show, unregister, QoA4ML configs.
 
 use super::{AuditCtx, Ops};
-use crate::domain::app::{AppSummary, 
-    Application, ApplicationSpec, RegistrationAction, RegistrationEvent, apply_registration,
+use crate::domain::app::{
+    AppSummary, Application, ApplicationSpec, RegistrationAction, RegistrationEvent,
+    apply_registration,
 };
 use crate::domain::qoa4ml::{ClientConfig, all_configs};
 use crate::error::{Error, ErrorKind, Result};
@@ -57,10 +58,17 @@ pub struct UnregisterOutcome {
 
 impl UnregisterOutcome {
     pub fn summary(&self) -> String {
-        let verb = if self.dry_run { "would unregister" } else { "unregistered" };
+        let verb = if self.dry_run {
+            "would unregister"
+        } else {
+            "unregistered"
+        };
         let mut s = format!("{verb} {} (app_id {})", self.application_name, self.app_id);
         if self.purge {
-            s.push_str(&format!(", {} stored metric documents purged", self.purged_documents));
+            s.push_str(&format!(
+                ", {} stored metric documents purged",
+                self.purged_documents
+            ));
         }
         s
     }
@@ -147,7 +155,11 @@ fn find_line(text: &str, e: &Error) -> Option<usize> {
 impl Ops {
     /// Register an application, or re-register it (same app_id, client count + 1). Not
     /// audited: the faces go through [`Ops::execute`].
-    pub async fn register_app(&self, spec: &ApplicationSpec, dry_run: bool) -> Result<RegisterOutcome> {
+    pub async fn register_app(
+        &self,
+        spec: &ApplicationSpec,
+        dry_run: bool,
+    ) -> Result<RegisterOutcome> {
         self.register(spec, dry_run, None).await
     }
 
@@ -312,10 +324,21 @@ impl Ops {
             }
             // The audit entry commits with the removal; the purge count is only known after.
             let entry = audit.map(|a| {
-                let purging = if purge { ", purging its stored metrics" } else { "" };
-                a.entry(true, format!("unregistered {name} (app_id {}){purging}", app.app_id))
+                let purging = if purge {
+                    ", purging its stored metrics"
+                } else {
+                    ""
+                };
+                a.entry(
+                    true,
+                    format!("unregistered {name} (app_id {}){purging}", app.app_id),
+                )
             });
-            match self.store.delete_app(name, current.version, entry.as_ref()).await {
+            match self
+                .store
+                .delete_app(name, current.version, entry.as_ref())
+                .await
+            {
                 Ok(()) => {}
                 Err(e) if e.kind == ErrorKind::Conflict => continue,
                 Err(e) => return Err(e),

@@ -115,7 +115,8 @@ pub trait Store: Send + Sync {
     ) -> Result<u64>;
     /// Remove the application and its history (conflict if the version moved on), atomically
     /// with its audit entry (when given).
-    async fn delete_app(&self, name: &str, expected: u64, audit: Option<&AuditEntry>) -> Result<()>;
+    async fn delete_app(&self, name: &str, expected: u64, audit: Option<&AuditEntry>)
+    -> Result<()>;
     async fn app_history(&self, name: &str) -> Result<Vec<RegistrationEvent>>;
 
     // Agents.

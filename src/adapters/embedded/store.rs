@@ -339,7 +339,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn delete_app(&self, name: &str, expected: u64, audit: Option<&AuditEntry>) -> Result<()> {
+    async fn delete_app(
+        &self,
+        name: &str,
+        expected: u64,
+        audit: Option<&AuditEntry>,
+    ) -> Result<()> {
         let name = name.to_string();
         let audit = audit.map(audit_row).transpose()?;
         self.with(move |c, p| {
