@@ -1,5 +1,6 @@
 //! Pure types and algorithms: no I/O. Deterministic and unit-tested.
 
+pub mod analysis;
 pub mod app;
 pub mod names;
 pub mod placement;
@@ -7,3 +8,5 @@ pub mod qoa4ml;
 pub mod report;
 pub mod resources;
 pub mod sanitize;
+pub mod stream;
+pub mod window;
