@@ -1178,7 +1178,7 @@ fn object_detection(
         let stage = d
             .stage
             .as_deref()
-            .map_or("every stage".to_string(), |s| format!("stage {s}"));
+            .map_or("every stage".to_string(), |s| format!("stage: {s}"));
         let agg = aggregate.unwrap_or_default().as_str();
         mapped.push(format!(
             "{at}: {} → column {} {{from: metric, metric: {}, {stage}, aggregate: {agg}}}",
@@ -1225,8 +1225,9 @@ fn object_detection(
         }
     }
     mapped.push(format!(
-        "{PARSER}.feature → groups ({} feature groups)",
-        feature.len()
+        "{PARSER}.feature → groups ({} feature group{})",
+        feature.len(),
+        if feature.len() == 1 { "" } else { "s" }
     ));
     let used: HashSet<&str> = feature.iter().flatten().map(String::as_str).collect();
     for c in &columns {
