@@ -479,8 +479,6 @@ struct TreeBuilder<'a> {
     dim: usize,
     max_depth: usize,
     nodes: Vec<Node>,
-    lo: Vec<f64>,
-    hi: Vec<f64>,
     candidates: Vec<usize>,
 }
 
@@ -492,23 +490,27 @@ impl TreeBuilder<'_> {
             return me;
         }
         let dim = self.dim;
-        self.lo.iter_mut().for_each(|x| *x = f64::INFINITY);
-        self.hi.iter_mut().for_each(|x| *x = f64::NEG_INFINITY);
-        for &i in idx.iter() {
-            for f in 0..dim {
-                let v = self.points[i * dim + f];
-                self.lo[f] = self.lo[f].min(v);
-                self.hi[f] = self.hi[f].max(v);
-            }
-        }
+        // A uniformly drawn non-constant feature: draw among the untried ones, scanning only the
+        // drawn feature's range, until one varies (sklearn's ExtraTree does the same).
         self.candidates.clear();
-        self.candidates
-            .extend((0..dim).filter(|&f| self.hi[f] > self.lo[f]));
-        if self.candidates.is_empty() {
-            return me;
-        }
-        let feature = self.candidates[rng.below(self.candidates.len())];
-        let (lo, hi) = (self.lo[feature], self.hi[feature]);
+        self.candidates.extend(0..dim);
+        let (feature, lo, hi) = loop {
+            if self.candidates.is_empty() {
+                return me;
+            }
+            let f = self
+                .candidates
+                .swap_remove(rng.below(self.candidates.len()));
+            let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+            for &i in idx.iter() {
+                let v = self.points[i * dim + f];
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+            if hi > lo {
+                break (f, lo, hi);
+            }
+        };
         let threshold = lo + rng.next_open01() * (hi - lo);
         // Partition: values below the threshold first.
         let mut split = 0;
@@ -561,11 +563,11 @@ pub fn isolation_forest_scores(
         dim,
         max_depth,
         nodes: Vec::with_capacity(2 * psi),
-        lo: vec![0.0; dim],
-        hi: vec![0.0; dim],
         candidates: Vec::with_capacity(dim),
     };
     let mut sample = Vec::with_capacity(psi);
+    // c(size) of every possible leaf size.
+    let leaf_c: Vec<f64> = (0..=psi).map(average_path_length).collect();
     for _ in 0..trees {
         // Partial Fisher-Yates: the first psi entries become a uniform sample without
         // replacement (from any starting permutation).
@@ -584,7 +586,7 @@ pub fn isolation_forest_scores(
             loop {
                 match builder.nodes[node] {
                     Node::Leaf { size } => {
-                        *acc += depth + average_path_length(size);
+                        *acc += depth + leaf_c.get(size).copied().unwrap_or(0.0);
                         break;
                     }
                     Node::Split {
