@@ -399,7 +399,8 @@ pub fn lof_scores(points: &[f64], dim: usize, k: usize) -> Vec<f64> {
         .map(|i| {
             let around: f64 = neigh[i * k..(i + 1) * k].iter().map(|&(_, o)| lrd[o]).sum();
             let lof = around / k as f64 / lrd[i];
-            if lof.is_finite() { lof } else { 1.0 }
+            // Own density 0 (distances overflowed): as outlying as it gets. 0/0: no evidence.
+            if lof.is_nan() { 1.0 } else { lof.min(f64::MAX) }
         })
         .collect()
 }
@@ -698,6 +699,12 @@ mod tests {
         let s = lof_scores(&grid, 2, 2);
         let flagged: Vec<usize> = (0..s.len()).filter(|&i| s[i] > LOF_THRESHOLD).collect();
         assert_eq!(flagged, vec![25], "{s:?}");
+    }
+
+    #[test]
+    fn lof_with_overflowing_distances_stays_finite() {
+        let s = lof_scores(&[0.0, 1.0, 2.0, 1e300, -1e300], 1, 2);
+        assert!(s.iter().all(|x| x.is_finite()), "{s:?}");
     }
 
     #[test]
