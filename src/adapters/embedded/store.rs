@@ -208,6 +208,50 @@ impl SqliteStore {
     }
 }
 
+/// The `doc` column of every row a query returns, as text.
+fn docs<P: rusqlite::Params>(
+    c: &Connection,
+    p: &Path,
+    sql: &str,
+    params: P,
+) -> Result<Vec<String>> {
+    let mut stmt = c.prepare_cached(sql).map_err(store_err(p))?;
+    let rows = stmt
+        .query_map(params, |r| r.get::<_, String>(0))
+        .map_err(store_err(p))?;
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(store_err(p))
+}
+
+/// Decode every row's document.
+fn decode_all<T: serde::de::DeserializeOwned>(docs: Vec<String>, what: &str) -> Result<Vec<T>> {
+    docs.iter().map(|d| from_json(d, what)).collect()
+}
+
+/// One versioned record (`SELECT doc, version ... WHERE name = ?1`).
+fn versioned<T: serde::de::DeserializeOwned>(
+    c: &Connection,
+    p: &Path,
+    sql: &str,
+    name: &str,
+    what: &str,
+) -> Result<Option<Versioned<T>>> {
+    let row: Option<(String, i64)> = c
+        .prepare_cached(sql)
+        .and_then(|mut st| {
+            st.query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(store_err(p))?;
+    row.map(|(doc, v)| {
+        Ok(Versioned {
+            value: from_json(&doc, what)?,
+            version: v as u64,
+        })
+    })
+    .transpose()
+}
+
 fn audit_row(entry: &AuditEntry) -> Result<(i64, String)> {
     Ok((micros(entry.at), to_json(entry)?))
 }
@@ -238,53 +282,25 @@ impl Store for SqliteStore {
     async fn get_app(&self, name: &str) -> Result<Option<Versioned<Application>>> {
         let name = name.to_string();
         self.with(move |c, p| {
-            let row: Option<(String, i64)> = c
-                .prepare_cached("SELECT doc, version FROM applications WHERE name = ?1")
-                .and_then(|mut st| {
-                    st.query_row([&name], |r| Ok((r.get(0)?, r.get(1)?)))
-                        .optional()
-                })
-                .map_err(store_err(p))?;
-            row.map(|(doc, v)| {
-                Ok(Versioned {
-                    value: from_json(&doc, "application")?,
-                    version: v as u64,
-                })
-            })
-            .transpose()
+            versioned(
+                c,
+                p,
+                "SELECT doc, version FROM applications WHERE name = ?1",
+                &name,
+                "application",
+            )
         })
         .await
     }
 
     async fn list_apps(&self) -> Result<Vec<Application>> {
-        self.with(|c, p| {
-            let mut stmt = c
-                .prepare_cached("SELECT doc FROM applications ORDER BY name")
-                .map_err(store_err(p))?;
-            let rows = stmt
-                .query_map([], |r| r.get::<_, String>(0))
-                .map_err(store_err(p))?;
-            let mut out = Vec::new();
-            for doc in rows {
-                out.push(from_json(&doc.map_err(store_err(p))?, "application")?);
-            }
-            Ok(out)
-        })
-        .await
+        let docs = self.list_apps_json().await?;
+        decode_all(docs, "application")
     }
 
     async fn list_apps_json(&self) -> Result<Vec<String>> {
-        self.with(|c, p| {
-            let mut stmt = c
-                .prepare_cached("SELECT doc FROM applications ORDER BY name")
-                .map_err(store_err(p))?;
-            let rows = stmt
-                .query_map([], |r| r.get::<_, String>(0))
-                .map_err(store_err(p))?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(store_err(p))
-        })
-        .await
+        self.with(|c, p| docs(c, p, "SELECT doc FROM applications ORDER BY name", []))
+            .await
     }
 
     async fn put_app(
@@ -380,62 +396,38 @@ impl Store for SqliteStore {
 
     async fn app_history(&self, name: &str) -> Result<Vec<RegistrationEvent>> {
         let name = name.to_string();
-        self.with(move |c, p| {
-            let mut stmt = c
-                .prepare_cached("SELECT doc FROM registration_history WHERE name = ?1 ORDER BY seq")
-                .map_err(store_err(p))?;
-            let rows = stmt
-                .query_map([&name], |r| r.get::<_, String>(0))
-                .map_err(store_err(p))?;
-            let mut out = Vec::new();
-            for doc in rows {
-                out.push(from_json(
-                    &doc.map_err(store_err(p))?,
-                    "registration event",
-                )?);
-            }
-            Ok(out)
-        })
-        .await
+        let docs = self
+            .with(move |c, p| {
+                docs(
+                    c,
+                    p,
+                    "SELECT doc FROM registration_history WHERE name = ?1 ORDER BY seq",
+                    [&name],
+                )
+            })
+            .await?;
+        decode_all(docs, "registration event")
     }
 
     async fn get_agent(&self, app_name: &str) -> Result<Option<Versioned<AgentRecord>>> {
         let name = app_name.to_string();
         self.with(move |c, p| {
-            let row: Option<(String, i64)> = c
-                .query_row(
-                    "SELECT doc, version FROM agents WHERE name = ?1",
-                    [&name],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-                .map_err(store_err(p))?;
-            row.map(|(doc, v)| {
-                Ok(Versioned {
-                    value: from_json(&doc, "agent")?,
-                    version: v as u64,
-                })
-            })
-            .transpose()
+            versioned(
+                c,
+                p,
+                "SELECT doc, version FROM agents WHERE name = ?1",
+                &name,
+                "agent",
+            )
         })
         .await
     }
 
     async fn list_agents(&self) -> Result<Vec<AgentRecord>> {
-        self.with(|c, p| {
-            let mut stmt = c
-                .prepare_cached("SELECT doc FROM agents ORDER BY name")
-                .map_err(store_err(p))?;
-            let rows = stmt
-                .query_map([], |r| r.get::<_, String>(0))
-                .map_err(store_err(p))?;
-            let mut out = Vec::new();
-            for doc in rows {
-                out.push(from_json(&doc.map_err(store_err(p))?, "agent")?);
-            }
-            Ok(out)
-        })
-        .await
+        let docs = self
+            .with(|c, p| docs(c, p, "SELECT doc FROM agents ORDER BY name", []))
+            .await?;
+        decode_all(docs, "agent")
     }
 
     async fn put_agent(&self, agent: &AgentRecord, expected: Option<u64>) -> Result<u64> {

@@ -62,18 +62,25 @@ pub(crate) fn release(node: &mut Node, service_id: &str, need: &Need) {
     node.memory.used.vms = (node.memory.used.vms - need.vms).max(0.0);
     for (kind, req) in &need.accel {
         // The device it was charged to is not recorded: the first of its type that carries at
-        // least the requirement, else the first of its type that carries anything.
+        // least the requirement; else the requirement is taken back from the devices of its
+        // type in order, spilling over, so the total per type goes down by exactly `req`
+        // (while there is that much) and no device goes below 0.
         let devs = &mut node.accelerator.0;
-        let pick = devs
+        if let Some(i) = devs
             .iter()
             .position(|(_, d)| d.accelerator_type == *kind && d.used >= *req)
-            .or_else(|| {
-                devs.iter()
-                    .position(|(_, d)| d.accelerator_type == *kind && d.used > 0.0)
-            });
-        if let Some(i) = pick {
-            let d = &mut devs[i].1;
-            d.used = (d.used - req).max(0.0);
+        {
+            devs[i].1.used -= req;
+            continue;
+        }
+        let mut left = *req;
+        for (_, d) in devs.iter_mut().filter(|(_, d)| d.accelerator_type == *kind) {
+            let take = left.min(d.used.max(0.0));
+            d.used -= take;
+            left -= take;
+            if left <= 0.0 {
+                break;
+            }
         }
     }
     release_cores(&mut node.cores.used, &need.cores_asc);
