@@ -216,6 +216,15 @@ pub fn decode_value(v: &Value) -> Result<Report, DecodeError> {
     })
 }
 
+/// A metric's `records`: a list, or a single value written without one.
+fn records_of(metric: &Value) -> &[Value] {
+    match metric.get("records") {
+        Some(Value::Array(r)) => r,
+        Some(other) => std::slice::from_ref(other),
+        None => &[],
+    }
+}
+
 fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -379,11 +388,7 @@ fn stage_reports(
                     .get("metric_name")
                     .and_then(Value::as_str)
                     .unwrap_or(metric_key);
-                let records: &[Value] = match metric.get("records") {
-                    Some(Value::Array(r)) => r,
-                    Some(other) => std::slice::from_ref(other),
-                    None => &[],
-                };
+                let records = records_of(metric);
                 for r in records {
                     if let Some((value, start_time)) = record_value(r) {
                         out.push(Observation {
@@ -429,11 +434,7 @@ fn inference_instance(v: &Value, out: &mut Vec<Observation>) -> Result<(), Decod
         let Some(name) = m.get("metric_name").and_then(Value::as_str) else {
             continue;
         };
-        let records: &[Value] = match m.get("records") {
-            Some(Value::Array(r)) => r,
-            Some(other) => std::slice::from_ref(other),
-            None => &[],
-        };
+        let records = records_of(m);
         for r in records {
             if let Some((value, _)) = record_value(r) {
                 out.push(Observation {
@@ -467,11 +468,7 @@ fn general_metrics(v: Option<&Value>, out: &mut Vec<Observation>) -> Result<(), 
         let instance = m.get("instance").and_then(|i| string(i.get("id")));
         let stage = string(m.get("stage"))
             .or_else(|| m.get("instance").and_then(|i| string(i.get("stage"))));
-        let records: &[Value] = match m.get("records") {
-            Some(Value::Array(r)) => r,
-            Some(other) => std::slice::from_ref(other),
-            None => &[],
-        };
+        let records = records_of(m);
         for r in records {
             if let Some((value, start_time)) = record_value(r) {
                 out.push(Observation {
