@@ -18,24 +18,75 @@ use std::path::{Path, PathBuf};
 pub struct Config {
     pub store: StoreConfig,
     pub qoa4ml: Qoa4mlConfig,
+    pub bus: BusConfig,
+    pub agent: AgentSettings,
+    pub orchestration: OrchestrationConfig,
+    pub registry: RegistryConfig,
     pub console: ConsoleConfig,
     pub log: LogConfig,
+    pub serve: ServeConfig,
+}
+
+/// `rohe serve`: ROHE's REST APIs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// The address both APIs listen on. Anything but loopback needs a token.
+    pub bind: String,
+    /// ROHE's observation service (registration, agents).
+    pub observation_port: u16,
+    /// ROHE's orchestration service (`/management/...`).
+    pub orchestration_port: u16,
+    /// Bearer token required on every state-changing route when set (`${VAR}`).
+    pub token: String,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            bind: "127.0.0.1".into(),
+            observation_port: 5010,
+            orchestration_port: 5002,
+            token: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum StoreBackend {
+    /// A local SQLite file at `store.path`.
     #[default]
     Embedded,
+    /// A MongoDB (or MongoDB-wire-compatible) server at `store.url`.
+    Mongodb,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     pub backend: StoreBackend,
     /// The embedded store's file; empty means `$XDG_DATA_HOME/rohe/rohe.db`.
     pub path: String,
     pub sync: SyncMode,
+    /// The MongoDB server when `backend` is `mongodb`. Write the password as `${VAR}`; it is
+    /// shown as `***` and never stored.
+    pub url: String,
+    /// The database of registrations, agents, orchestration state and the audit log (metric
+    /// reports go to `application_<name>_<app_id>` databases).
+    pub database: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            backend: StoreBackend::Embedded,
+            path: String::new(),
+            sync: SyncMode::Normal,
+            url: "mongodb://127.0.0.1:27017/".into(),
+            database: crate::adapters::mongo::DEFAULT_DATABASE.into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +106,171 @@ impl Default for Qoa4mlConfig {
             end_point: "localhost".into(),
             health_check_disable: false,
             registration_url: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BusBackend {
+    /// In-process: reports reach agents running in the same rohe process (console, demo).
+    #[default]
+    Memory,
+    /// RabbitMQ (or any AMQP 0-9-1 broker) at `bus.url`.
+    Amqp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusConfig {
+    pub backend: BusBackend,
+    /// The broker agents consume from when `backend` is `amqp`.
+    pub url: String,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        BusConfig {
+            backend: BusBackend::Memory,
+            url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+        }
+    }
+}
+
+/// How observation agents consume.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentSettings {
+    /// Unacknowledged deliveries an agent may hold (AMQP prefetch).
+    pub prefetch: u16,
+    /// Reports stored in one transaction at most.
+    pub batch: usize,
+    /// Seconds a stopping agent may take before it is killed.
+    pub stop_timeout_s: u64,
+    /// Where agents run: `local` (tasks of this process on the in-process bus, processes with a
+    /// broker) or `docker` (containers; needs `bus.backend: amqp`).
+    pub runtime: AgentRuntimeKind,
+    pub docker: DockerSettings,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        AgentSettings {
+            prefetch: 1000,
+            batch: 500,
+            stop_timeout_s: 10,
+            runtime: AgentRuntimeKind::Local,
+            docker: DockerSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentRuntimeKind {
+    #[default]
+    Local,
+    Docker,
+}
+
+/// Agents as containers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DockerSettings {
+    /// The daemon's socket; empty: `$DOCKER_HOST`, else unix:///var/run/docker.sock.
+    pub host: String,
+    /// The agent image; empty: `rohe-agent:<this version>` (built by `rohe agent image build`).
+    pub image: String,
+    /// The containers' network: `host` lets them reach a broker on 127.0.0.1.
+    pub network: String,
+}
+
+impl Default for DockerSettings {
+    fn default() -> Self {
+        DockerSettings {
+            host: String::new(),
+            image: String::new(),
+            network: "host".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistryBackend {
+    /// Instances kept in rohe's store, with TTL health.
+    #[default]
+    Embedded,
+    /// A Consul agent at `registry.url`.
+    Consul,
+}
+
+/// Where microservice instances register and are discovered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    pub backend: RegistryBackend,
+    /// The Consul agent (ROHE's `consul_config.url`).
+    pub url: String,
+    /// Consul ACL token (`${VAR}`); sent as X-Consul-Token only.
+    pub token: String,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            backend: RegistryBackend::Embedded,
+            url: "http://127.0.0.1:8500".into(),
+            token: String::new(),
+        }
+    }
+}
+
+/// Which cluster placed instances run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ClusterKind {
+    /// Every inventory node is a simulated machine; instances are simulated pods kept in the
+    /// store (`rohe node fail` stops a machine).
+    #[default]
+    Simulated,
+    /// A Kubernetes API server, from `kubeconfig` (or `$KUBECONFIG`, `~/.kube/config`, or the
+    /// in-cluster service account).
+    Kubernetes,
+}
+
+/// Placement, reconciliation and the cluster they drive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrchestrationConfig {
+    pub cluster: ClusterKind,
+    /// The namespace rohe's Deployments, Services and ConfigMaps live in.
+    pub namespace: String,
+    /// Kubeconfig file; empty: `$KUBECONFIG`, then `~/.kube/config`, then in-cluster.
+    pub kubeconfig: String,
+    /// Kubeconfig context; empty: the file's current context.
+    pub context: String,
+    /// Server-side apply field manager.
+    pub field_manager: String,
+    /// Seconds between reconciliation cycles of `rohe orchestrator`.
+    pub interval_s: u64,
+    /// Strategy, weights and service queue (ROHE's orchestrationConfig keys).
+    pub placement: crate::domain::placement::PlacementConfig,
+    /// Autoscaling decisions are computed, shown and audited but not carried out.
+    pub autoscale_dry_run: bool,
+}
+
+impl Default for OrchestrationConfig {
+    fn default() -> Self {
+        OrchestrationConfig {
+            cluster: ClusterKind::Simulated,
+            namespace: "rohe".into(),
+            kubeconfig: String::new(),
+            context: String::new(),
+            field_manager: "rohe".into(),
+            interval_s: 30,
+            placement: Default::default(),
+            autoscale_dry_run: false,
         }
     }
 }
@@ -232,6 +448,93 @@ impl Config {
                     );
                 }
             }
+        }
+        if self.bus.backend == BusBackend::Amqp {
+            match url::Url::parse(&self.bus.url) {
+                Ok(u) if matches!(u.scheme(), "amqp" | "amqps") && u.host_str().is_some() => {}
+                Ok(_) | Err(_) => {
+                    return bad(
+                        "bus.url",
+                        format!("{} is not an AMQP URL", redact_url(&self.bus.url)),
+                        "use amqp://user:password@host:5672/%2f",
+                    );
+                }
+            }
+        }
+        if self.agent.runtime == AgentRuntimeKind::Docker && self.bus.backend != BusBackend::Amqp {
+            return bad(
+                "agent.runtime",
+                "docker needs a broker: a container cannot reach this process's in-process bus"
+                    .into(),
+                "set bus.backend: amqp (and bus.url), or use agent.runtime: local",
+            );
+        }
+        if self.store.backend == StoreBackend::Mongodb {
+            if let Err(m) = crate::adapters::mongo::check_url(&self.store.url) {
+                return bad(
+                    "store.url",
+                    format!("{} {m}", redact_url(&self.store.url)),
+                    "use mongodb://user:${MONGODB_PASSWORD}@host:27017/",
+                );
+            }
+            if !crate::adapters::mongo::is_database_name(&self.store.database) {
+                return bad(
+                    "store.database",
+                    format!("{:?} is not a database name", self.store.database),
+                    "use letters, digits, '_' and '-', at most 63 characters, e.g. rohe_observation",
+                );
+            }
+        }
+        if self.agent.prefetch == 0 {
+            return bad(
+                "agent.prefetch",
+                "must be at least 1".into(),
+                "use 100 to 5000; 1000 is the default",
+            );
+        }
+        if !(1..=10_000).contains(&self.agent.batch) {
+            return bad(
+                "agent.batch",
+                format!("{} is out of range", self.agent.batch),
+                "use 1 to 10000 reports; 500 is the default",
+            );
+        }
+        let o = &self.orchestration;
+        if !crate::domain::names::is_dns1123_label(&o.namespace) {
+            return bad(
+                "orchestration.namespace",
+                format!("{:?} is not a Kubernetes namespace name", o.namespace),
+                "use lowercase letters, digits and '-', at most 63 characters, e.g. rohe",
+            );
+        }
+        if o.field_manager.trim().is_empty() {
+            return bad(
+                "orchestration.field_manager",
+                "must not be empty".into(),
+                "use rohe (the default)",
+            );
+        }
+        if !(1..=86_400).contains(&o.interval_s) {
+            return bad(
+                "orchestration.interval_s",
+                format!("{} is out of range", o.interval_s),
+                "use 1 to 86400 seconds; 30 is the default",
+            );
+        }
+        if let Err(e) = o.placement.validate() {
+            let field = e
+                .field
+                .clone()
+                .map(|f| format!("orchestration.placement.{f}"))
+                .unwrap_or_else(|| "orchestration.placement".into());
+            return Err(e.field(field).file(source));
+        }
+        if self.serve.bind.parse::<std::net::IpAddr>().is_err() {
+            return bad(
+                "serve.bind",
+                format!("{:?} is not an IP address", self.serve.bind),
+                "use 127.0.0.1 (this machine only), 0.0.0.0 (every interface, needs serve.token) or ::1",
+            );
         }
         if !(100..=600_000).contains(&self.console.refresh_ms) {
             return bad(
@@ -448,8 +751,12 @@ pub fn load_with(
     })
 }
 
-/// Replace the password of a URL with `***`.
+/// Replace the password of a URL with `***`. MongoDB URLs may name several hosts, which a
+/// generic URL parser rejects, so they are redacted by their own rule.
 pub fn redact_url(s: &str) -> String {
+    if s.starts_with("mongodb://") || s.starts_with("mongodb+srv://") {
+        return crate::adapters::mongo::redact_mongo_url(s);
+    }
     match url::Url::parse(s) {
         Ok(mut u) if u.password().is_some() => {
             let _ = u.set_password(Some("***"));
@@ -604,6 +911,33 @@ mod tests {
         let s = yaml::to_string(&redact(&v)).unwrap();
         assert!(!s.contains("pw@") && !s.contains("abc"), "{s}");
         assert!(s.contains("***") && s.contains("name: x"));
+    }
+
+    #[test]
+    fn mongodb_url_is_expanded_checked_and_redacted() {
+        let l = load_file(
+            "store:\n  backend: mongodb\n  url: mongodb://rohe:${MONGO_PW}@db1:27017,db2:27017/?replicaSet=rs0\n",
+            &[("MONGO_PW", "s3cret")],
+        )
+        .unwrap();
+        assert_eq!(l.config.store.backend, StoreBackend::Mongodb);
+        assert!(l.config.store.url.contains("s3cret"));
+        assert_eq!(l.config.store.database, "rohe_observation");
+        let shown = yaml::to_string(&redact(&yaml::to_value(&l.config).unwrap())).unwrap();
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains("mongodb://rohe:***@db1:27017,db2:27017/"),
+            "{shown}"
+        );
+        let e = load_file("store:\n  backend: mongodb\n  url: http://x/\n", &[]).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("store.url"), "{e}");
+        let e = load_file(
+            "store:\n  backend: mongodb\n  url: mongodb://u:pw@h/\n  database: a.b\n",
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("store.database"), "{e}");
+        assert!(!e.to_string().contains("pw@"), "{e}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! ML inference pipelines on edge clusters). See ARCHITECTURE.md for the shape.
 
 pub mod adapters;
+pub mod agent;
 pub mod backends;
 pub mod cli;
 pub mod config;
@@ -9,5 +10,6 @@ pub mod domain;
 pub mod error;
 pub mod ops;
 pub mod ports;
+pub mod serve;
 pub mod tui;
 pub mod yaml;

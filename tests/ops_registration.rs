@@ -54,6 +54,7 @@ async fn set_agent(store: &dyn Store, name: &str, app_id: uuid::Uuid, state: Age
         handle: String::new(),
         updated_at: Utc::now(),
         config: serde_json::Value::Null,
+        health: None,
     };
     store
         .put_agent(&rec, current.map(|c| c.version))
@@ -114,8 +115,9 @@ async fn purge_removes_only_this_applications_metrics() {
     let report = |app_id, id: &str| StoredReport {
         app_id,
         report_id: id.into(),
+        run_id: "r1".into(),
         received_at: Utc::now(),
-        body: serde_json::json!({}),
+        body: serde_json::json!({}).into(),
     };
     store
         .insert_reports(&[

@@ -95,6 +95,7 @@ print(json.dumps(out))
 
 #[test]
 fn real_qoa4ml_accepts_generated_configs() {
+    let _watchdog = common::Watchdog::new(900, "real_qoa4ml_accepts_generated_configs");
     let py = python_with_qoa4ml();
     let sb = Sandbox::new();
     let out_dir = sb.path().join("qoa");
@@ -186,6 +187,8 @@ fn real_qoa4ml_accepts_generated_configs() {
 /// instead of a list are both rejected by the real client.
 #[test]
 fn real_qoa4ml_rejects_what_rohe_python_used_to_generate() {
+    let _watchdog =
+        common::Watchdog::new(900, "real_qoa4ml_rejects_what_rohe_python_used_to_generate");
     let py = python_with_qoa4ml();
     let sb = Sandbox::new();
     let bad_instance = sb.write(
@@ -205,4 +208,163 @@ fn real_qoa4ml_rejects_what_rohe_python_used_to_generate() {
             .unwrap();
         assert!(!out.status.success(), "{} was accepted", f.display());
     }
+}
+
+const PUBLISH: &str = r#"
+import sys, time
+from qoa4ml.qoa_client import QoaClient
+path, n = sys.argv[1], int(sys.argv[2])
+client = QoaClient(config_path=path)
+confidences = []
+for i in range(n):
+    client.timer()
+    time.sleep(0.002)
+    client.timer()
+    c = 0.5 + i / (2.0 * n)
+    confidences.append(c)
+    client.observe_inference_metric("confidence", c)
+    body = client.report(submit=False)
+    import json
+    client.asyn_report(json.dumps(body))
+print(sum(confidences) / n)
+"#;
+
+/// Real peer: the real QoA4ML client, configured with the file rohe generated, publishes
+/// reports through the real RabbitMQ; rohe's agent (started with `rohe agent start` as its
+/// own process) stores and analyses every one. Needs RabbitMQ (see tests/bus_conformance.rs);
+/// without one it skips, except under CI.
+#[test]
+fn real_qoa4ml_client_reports_reach_rohes_agent_through_rabbitmq() {
+    let _watchdog = common::Watchdog::new(
+        900,
+        "real_qoa4ml_client_reports_reach_rohes_agent_through_rabbitmq",
+    );
+    let py = python_with_qoa4ml();
+    let amqp = std::env::var("ROHE_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    let host = url_host(&amqp);
+    if std::net::TcpStream::connect((host.as_str(), 5672)).is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "RabbitMQ is required in CI"
+        );
+        eprintln!("SKIPPING the QoA4ML peer test: no broker at {host}:5672");
+        return;
+    }
+    let sb = Sandbox::new();
+    let name = format!("qp{}", std::process::id() % 100_000);
+    let spec = std::fs::read_to_string(example("object_detection.yaml"))
+        .unwrap()
+        .replace(
+            "application_name: objdetect",
+            &format!("application_name: {name}"),
+        );
+    assert!(spec.contains(&name), "the example's name changed");
+    sb.write("app.yaml", &spec);
+    let env = |c: &mut Command| {
+        c.env("ROHE__BUS__BACKEND", "amqp")
+            .env("ROHE__BUS__URL", &amqp)
+            .env("ROHE__QOA4ML__END_POINT", &host);
+    };
+    let run = |args: &[&str]| {
+        let mut c = sb.cmd();
+        env(&mut c);
+        let out = c.args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "rohe {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&["app", "register", "-f", "app.yaml"]);
+    let start: serde_json::Value =
+        serde_json::from_str(&run(&["agent", "start", &name, "-o", "json"])).unwrap();
+    assert_eq!(start["action"], "started", "{start}");
+    assert_eq!(start["runtime"], "process");
+    let qoa_dir = sb.path().join("qoa");
+    run(&[
+        "app",
+        "qoa-config",
+        &name,
+        "--out",
+        qoa_dir.to_str().unwrap(),
+    ]);
+    let config = std::fs::read_dir(qoa_dir.join(&name))
+        .unwrap()
+        .next()
+        .expect("a generated config")
+        .unwrap()
+        .path();
+    // QoA4ML publishes with a 1 s TTL: the agent must be consuming first.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let st: serde_json::Value =
+            serde_json::from_str(&run(&["agent", "status", &name, "-o", "json"])).unwrap();
+        if st[0]["health"]["connected"] == true {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent never connected: {st}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let n = 40;
+    let out = Command::new(&py)
+        .arg("-c")
+        .arg(PUBLISH)
+        .arg(&config)
+        .arg(n.to_string())
+        .output()
+        .expect("run the QoA4ML client");
+    assert!(
+        out.status.success(),
+        "the QoA4ML client failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mean: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let view = loop {
+        let v: serde_json::Value = serde_json::from_str(&run(&[
+            "metrics", "query", &name, "--since", "10m", "-o", "json",
+        ]))
+        .unwrap();
+        if v["reports"] == n || std::time::Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let logs = run(&["agent", "logs", &name]);
+    run(&["agent", "stop", &name, "--yes"]);
+    assert_eq!(view["reports"], n, "{view}\nagent log:\n{logs}");
+    let series = view["series"].as_array().unwrap();
+    let conf = series
+        .iter()
+        .find(|r| r["metric"] == "confidence" && r["instance"].is_null())
+        .expect("confidence row");
+    assert_eq!(conf["count"], n);
+    assert!(
+        (conf["mean"].as_f64().unwrap() - mean).abs() < 1e-9,
+        "{conf} vs {mean}"
+    );
+    // The client's stage id (a UUID) is shown by the stage's name.
+    let rt = series
+        .iter()
+        .find(|r| r["metric"] == "response_time" && r["instance"].is_null())
+        .expect("response time row");
+    assert!(!rt["stage"].as_str().unwrap().contains('-'), "{rt}");
+    assert!(rt["min"].as_f64().unwrap() >= 0.002, "{rt}");
+    // Analysed: the default config triggers every 10 reports.
+    assert!(view["windows"].as_u64().unwrap() >= 4, "{view}");
+}
+
+fn url_host(url: &str) -> String {
+    url.split("://")
+        .nth(1)
+        .and_then(|r| r.rsplit('@').next())
+        .and_then(|r| r.split([':', '/']).next())
+        .unwrap_or("127.0.0.1")
+        .to_string()
 }

@@ -8,6 +8,9 @@
 //!   publishes are persistent, mandatory and confirmed, so a confirmed message is on disk in a
 //!   queue (an unroutable one comes back as an error instead of vanishing).
 //! - Consumers use manual acknowledgement and a bounded prefetch.
+//! - Every broker operation has a deadline: a broker that accepts TCP but never answers (it is
+//!   starting, stopping, or blocked by a resource alarm) fails the operation instead of hanging
+//!   the agent or the console.
 
 use crate::config::redact_url;
 use crate::error::{Error, Result};
@@ -18,7 +21,14 @@ use lapin::Confirmation;
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use std::future::Future;
+use std::time::Duration;
 use tokio::sync::Mutex;
+
+/// How long opening a connection (TCP and the AMQP handshake) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one broker operation (a declare, a publish and its confirmation, an ack) may take.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub struct AmqpBus {
     url: String,
@@ -35,6 +45,25 @@ fn amqp_err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::runtime(format!("AMQP {what}: {e}"))
 }
 
+/// One broker operation under [`OPERATION_TIMEOUT`].
+async fn bounded<T>(
+    what: &str,
+    op: impl Future<Output = std::result::Result<T, lapin::Error>>,
+) -> Result<T> {
+    match tokio::time::timeout(OPERATION_TIMEOUT, op).await {
+        Ok(r) => r.map_err(|e| amqp_err(what, e)),
+        Err(_) => Err(timed_out(what, OPERATION_TIMEOUT)),
+    }
+}
+
+fn timed_out(what: &str, limit: Duration) -> Error {
+    Error::runtime(format!(
+        "AMQP {what}: the broker did not answer within {} s",
+        limit.as_secs()
+    ))
+    .hint("check that RabbitMQ is running and not blocked by a memory or disk alarm (rabbitmq-diagnostics alarms)")
+}
+
 impl AmqpBus {
     pub fn new(url: &str) -> Self {
         AmqpBus {
@@ -45,15 +74,25 @@ impl AmqpBus {
     }
 
     async fn connect(&self) -> Result<Connection> {
-        Connection::connect(&self.url, ConnectionProperties::default())
-            .await
-            .map_err(|e| {
-                Error::runtime(format!(
-                    "cannot connect to the AMQP broker at {}: {e}",
-                    self.shown
-                ))
-                .hint("check bus.amqp_url in the config and that RabbitMQ is running")
-            })
+        let fail = |why: String| {
+            Error::runtime(format!(
+                "cannot connect to the AMQP broker at {}: {why}",
+                self.shown
+            ))
+            .hint("check bus.url in the config and that RabbitMQ is running")
+        };
+        match tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            Connection::connect(&self.url, ConnectionProperties::default()),
+        )
+        .await
+        {
+            Ok(r) => r.map_err(|e| fail(e.to_string())),
+            Err(_) => Err(fail(format!(
+                "no answer within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ))),
+        }
     }
 
     /// The publishing channel (confirm mode), connecting when needed.
@@ -66,14 +105,12 @@ impl AmqpBus {
             return Ok(live.publisher.clone());
         }
         let connection = self.connect().await?;
-        let publisher = connection
-            .create_channel()
-            .await
-            .map_err(|e| amqp_err("channel", e))?;
-        publisher
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(|e| amqp_err("confirm.select", e))?;
+        let publisher = bounded("channel", connection.create_channel()).await?;
+        bounded(
+            "confirm.select",
+            publisher.confirm_select(ConfirmSelectOptions::default()),
+        )
+        .await?;
         *guard = Some(Live {
             connection,
             publisher: publisher.clone(),
@@ -87,43 +124,52 @@ impl AmqpBus {
     }
 
     async fn declare_on(ch: &Channel, t: &Topology) -> Result<()> {
-        ch.exchange_declare(
-            t.exchange.as_str().into(),
-            ExchangeKind::Topic,
-            ExchangeDeclareOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(|e| amqp_err(&format!("declaring exchange {}", t.exchange), e))?;
-        for q in [&t.queue, &t.dead_letter_queue] {
-            ch.queue_declare(
-                q.as_str().into(),
-                QueueDeclareOptions::durable(),
+        bounded(
+            &format!("declaring exchange {}", t.exchange),
+            ch.exchange_declare(
+                t.exchange.as_str().into(),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions::default(),
                 FieldTable::default(),
+            ),
+        )
+        .await?;
+        for q in [&t.queue, &t.dead_letter_queue] {
+            bounded(
+                &format!("declaring queue {q}"),
+                ch.queue_declare(
+                    q.as_str().into(),
+                    QueueDeclareOptions::durable(),
+                    FieldTable::default(),
+                ),
             )
-            .await
-            .map_err(|e| amqp_err(&format!("declaring queue {q}"), e))?;
+            .await?;
         }
-        ch.queue_bind(
-            t.queue.as_str().into(),
-            t.exchange.as_str().into(),
-            t.binding_key.as_str().into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
+        bounded(
+            &format!("binding {} to {}", t.queue, t.exchange),
+            ch.queue_bind(
+                t.queue.as_str().into(),
+                t.exchange.as_str().into(),
+                t.binding_key.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            ),
         )
         .await
-        .map_err(|e| amqp_err(&format!("binding {} to {}", t.queue, t.exchange), e))
     }
 
+    /// Publish and wait for the broker's confirmation. The outer error is a transport failure
+    /// (the connection is forgotten so the next call reconnects); the inner one is the broker's
+    /// verdict on a message it did answer for (returned or refused).
     async fn publish_on(
         ch: &Channel,
         exchange: &str,
         routing_key: &str,
         body: &[u8],
         props: BasicProperties,
-    ) -> Result<()> {
-        let confirm = ch
-            .basic_publish(
+    ) -> Result<Result<()>> {
+        let publish = async {
+            ch.basic_publish(
                 exchange.into(),
                 routing_key.into(),
                 BasicPublishOptions {
@@ -133,11 +179,11 @@ impl AmqpBus {
                 body,
                 props.with_delivery_mode(2),
             )
+            .await?
             .await
-            .map_err(|e| amqp_err("publish", e))?
-            .await
-            .map_err(|e| amqp_err("publish confirmation", e))?;
-        match confirm {
+        };
+        let confirm = bounded("publish", publish).await?;
+        Ok(match confirm {
             Confirmation::Ack(None) => Ok(()),
             Confirmation::Ack(Some(_)) => Err(Error::runtime(format!(
                 "AMQP publish to {exchange} with key {routing_key} was returned: no queue is bound for it"
@@ -145,7 +191,7 @@ impl AmqpBus {
             .hint("start the application's agent (it declares and binds the queue)")),
             Confirmation::Nack(_) => Err(Error::runtime(format!("the broker refused the message for {exchange}"))),
             Confirmation::NotRequested => Err(Error::runtime("the broker did not confirm the message")),
-        }
+        })
     }
 }
 
@@ -179,33 +225,35 @@ impl Bus for AmqpBus {
         if let Some(id) = message_id {
             props = props.with_correlation_id(id.into());
         }
-        let r = Self::publish_on(&ch, exchange, routing_key, body, props).await;
-        if r.as_ref().is_err_and(|_| !ch.status().connected()) {
-            self.reset().await;
+        match Self::publish_on(&ch, exchange, routing_key, body, props).await {
+            Ok(verdict) => verdict,
+            Err(e) => {
+                self.reset().await;
+                Err(e)
+            }
         }
-        r
     }
 
     async fn subscribe(&self, t: &Topology, prefetch: u16) -> Result<Box<dyn Subscription>> {
         // Its own connection: a consumer must not share fate (or flow control) with publishers.
         let connection = self.connect().await?;
-        let ch = connection
-            .create_channel()
-            .await
-            .map_err(|e| amqp_err("channel", e))?;
+        let ch = bounded("channel", connection.create_channel()).await?;
         Self::declare_on(&ch, t).await?;
-        ch.basic_qos(prefetch.max(1), BasicQosOptions::default())
-            .await
-            .map_err(|e| amqp_err("basic.qos", e))?;
-        let consumer = ch
-            .basic_consume(
+        bounded(
+            "basic.qos",
+            ch.basic_qos(prefetch.max(1), BasicQosOptions::default()),
+        )
+        .await?;
+        let consumer = bounded(
+            "basic.consume",
+            ch.basic_consume(
                 t.queue.as_str().into(),
                 format!("rohe-agent-{}", std::process::id()).as_str().into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
-            )
-            .await
-            .map_err(|e| amqp_err("basic.consume", e))?;
+            ),
+        )
+        .await?;
         Ok(Box::new(AmqpSubscription {
             _connection: connection,
             _channel: ch,
@@ -232,25 +280,30 @@ impl Bus for AmqpBus {
         );
         // The default exchange routes by queue name.
         let props = BasicProperties::default().with_headers(headers);
-        let r = Self::publish_on(&ch, "", &t.dead_letter_queue, body, props).await;
-        if r.is_err() && !ch.status().connected() {
-            self.reset().await;
+        match Self::publish_on(&ch, "", &t.dead_letter_queue, body, props).await {
+            Ok(verdict) => verdict,
+            Err(e) => {
+                self.reset().await;
+                Err(e)
+            }
         }
-        r
     }
 
     async fn queue_depth(&self, t: &Topology) -> Result<Option<u64>> {
         let ch = self.publisher().await?;
-        let q = ch
-            .queue_declare(
+        let q = tokio::time::timeout(
+            OPERATION_TIMEOUT,
+            ch.queue_declare(
                 t.queue.as_str().into(),
                 QueueDeclareOptions {
                     passive: true,
                     ..Default::default()
                 },
                 FieldTable::default(),
-            )
-            .await;
+            ),
+        )
+        .await
+        .map_err(|_| timed_out("queue.declare (passive)", OPERATION_TIMEOUT))?;
         match q {
             Ok(q) => Ok(Some(u64::from(q.message_count()))),
             Err(_) => {
@@ -263,19 +316,17 @@ impl Bus for AmqpBus {
 
     async fn peek_dead_letters(&self, t: &Topology, limit: usize) -> Result<Vec<DeadLetter>> {
         let connection = self.connect().await?;
-        let ch = connection
-            .create_channel()
-            .await
-            .map_err(|e| amqp_err("channel", e))?;
+        let ch = bounded("channel", connection.create_channel()).await?;
         let mut out = Vec::new();
         while out.len() < limit {
-            let msg = ch
-                .basic_get(
+            let msg = bounded(
+                "basic.get",
+                ch.basic_get(
                     t.dead_letter_queue.as_str().into(),
                     BasicGetOptions::default(),
-                )
-                .await
-                .map_err(|e| amqp_err("basic.get", e))?;
+                ),
+            )
+            .await?;
             let Some(msg) = msg else { break };
             let header = |k: &str| {
                 msg.delivery
@@ -298,17 +349,20 @@ impl Bus for AmqpBus {
             });
         }
         // Closing the channel without acknowledging puts every message back.
-        let _ = ch.close(200, "peek done".into()).await;
-        let _ = connection.close(200, "peek done".into()).await;
+        let _ = tokio::time::timeout(OPERATION_TIMEOUT, ch.close(200, "peek done".into())).await;
+        let _ = tokio::time::timeout(OPERATION_TIMEOUT, connection.close(200, "peek done".into()))
+            .await;
         Ok(out)
     }
 
     async fn remove(&self, t: &Topology) -> Result<()> {
         let ch = self.publisher().await?;
         for q in [&t.queue, &t.dead_letter_queue] {
-            ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-                .await
-                .map_err(|e| amqp_err(&format!("deleting queue {q}"), e))?;
+            bounded(
+                &format!("deleting queue {q}"),
+                ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -362,10 +416,8 @@ struct AmqpAcker(lapin::Acker);
 #[async_trait]
 impl Acker for AmqpAcker {
     async fn ack(&self, multiple: bool) -> Result<()> {
-        self.0
-            .ack(BasicAckOptions { multiple })
+        bounded("basic.ack", self.0.ack(BasicAckOptions { multiple }))
             .await
             .map(|_| ())
-            .map_err(|e| amqp_err("basic.ack", e))
     }
 }

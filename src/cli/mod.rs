@@ -1,8 +1,14 @@
 //! The headless face: `rohe <noun> <verb>`. Every command builds the same `ops::Request` the
 //! console builds for the same action, so both faces behave identically.
 
+pub mod agents;
+pub mod doctor;
+pub mod orchestration;
 pub mod output;
 pub mod placement;
+pub mod profile;
+pub mod registry;
+pub mod serve;
 
 use crate::config::{self, Loaded, Overrides};
 use crate::error::{Error, Result};
@@ -52,6 +58,14 @@ pub enum Command {
     /// Register, inspect and remove applications
     #[command(subcommand)]
     App(AppCommand),
+    /// Observation agents: start, stop, status, logs, stream config
+    #[command(subcommand)]
+    Agent(agents::AgentCommand),
+    /// Stored metrics and live analysis results
+    #[command(subcommand)]
+    Metrics(agents::MetricsCommand),
+    /// Publish realistic QoA4ML reports (SPE2024 latency profiles) for a registered application
+    Demo(agents::DemoArgs),
     /// The log of state-changing operations
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -64,6 +78,36 @@ pub enum Command {
     /// Plan where service instances go on nodes, offline (no store, no changes)
     #[command(subcommand)]
     Placement(placement::PlacementCommand),
+    /// Service requirements and categories from profiling data (SPE2024 layout), offline
+    #[command(subcommand)]
+    Profile(profile::ProfileCommand),
+    /// The node inventory: add, list, show, remove, cordon, uncordon (fail/recover in simulation)
+    #[command(subcommand)]
+    Node(orchestration::NodeCommand),
+    /// Deployable services: add, list, show, remove
+    #[command(subcommand)]
+    Service(orchestration::ServiceCommand),
+    /// Preview the next reconciliation: what would start or stop where, and why
+    Plan,
+    /// Reconcile once: place, remove, and apply the manifests to the cluster
+    Apply(orchestration::ApplyArgs),
+    /// Set a service's replicas (validated against capacity) and reconcile
+    Scale(orchestration::ScaleArgs),
+    /// An application's Kubernetes objects (Deployments, Services, ConfigMap) as YAML
+    Manifests { app: String },
+    /// Autoscaling policies: set, list, remove
+    #[command(subcommand)]
+    Autoscale(orchestration::AutoscaleCommand),
+    /// The background reconciler: start, stop, status
+    #[command(subcommand)]
+    Orchestrator(orchestration::OrchestratorCommand),
+    /// Check every configured backend and say what is wrong and how to fix it
+    Doctor,
+    /// Serve ROHE's observation (5010) and orchestration (5002) REST APIs.
+    Serve(serve::ServeArgs),
+    /// Microservice registry (Consul or embedded): register, deregister, pass, list, discover
+    #[command(subcommand)]
+    Registry(registry::RegistryCommand),
     /// Print shell completions
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -161,11 +205,26 @@ impl GlobalArgs {
     }
 }
 
-/// Open the configured backends and bind the use cases to them.
+/// Open the configured backends and bind the use cases to them. The console hosts
+/// in-process agents; a one-shot command does not.
 pub fn open_ops(loaded: &Loaded, source: Source) -> Result<Ops> {
-    let store = crate::backends::open_store(&loaded.config)?;
-    Ok(Ops::new(store, loaded.config.connector_settings(), source)
-        .readonly(loaded.config.console.readonly))
+    open_ops_with(loaded, source, source == Source::Tui)
+}
+
+/// Like [`open_ops`], saying whether this process stays up to host in-process agents.
+pub fn open_ops_with(loaded: &Loaded, source: Source, hosts_agents: bool) -> Result<Ops> {
+    let c = &loaded.config;
+    let store = crate::backends::open_store(c)?;
+    let bus = crate::backends::open_bus(c);
+    let runtime = crate::backends::open_runtime(c, &store, &bus)?;
+    Ok(Ops::new(store, c.connector_settings(), source)
+        .readonly(c.console.readonly)
+        .with_agents(crate::ops::AgentBackends {
+            bus,
+            runtime,
+            hosts_agents,
+            stop_timeout: std::time::Duration::from_secs(c.agent.stop_timeout_s),
+        }))
 }
 
 /// Parse `--since`: an RFC 3339 time, or a duration before now.
@@ -228,6 +287,7 @@ pub async fn run(global: &GlobalArgs, command: Command) -> Result<()> {
         }
         Command::Config(c) => run_config(global, c),
         Command::Placement(c) => placement::run(fmt, c),
+        Command::Profile(c) => profile::run(fmt, c),
         Command::Keymap(KeymapCommand::Check { file }) => {
             let lines = crate::tui::keymap::check(file.as_deref(), global.keymap.as_deref())?;
             let doc = serde_json::json!({ "valid": true, "messages": lines });
@@ -244,10 +304,24 @@ pub async fn run(global: &GlobalArgs, command: Command) -> Result<()> {
                 .write_all(text.as_bytes())
                 .map_err(|e| Error::runtime(format!("writing output: {e}")))
         }
+        Command::Agent(cmd) => agents::run_agent_cmd(global, cmd).await,
+        Command::Node(cmd) => orchestration::run_node(global, cmd).await,
+        Command::Service(cmd) => orchestration::run_service(global, cmd).await,
+        Command::Plan => orchestration::run_plan(global).await,
+        Command::Apply(a) => orchestration::run_apply(global, a).await,
+        Command::Scale(a) => orchestration::run_scale(global, a).await,
+        Command::Manifests { app } => orchestration::run_manifests(global, app).await,
+        Command::Autoscale(cmd) => orchestration::run_autoscale(global, cmd).await,
+        Command::Orchestrator(cmd) => orchestration::run_orchestrator(global, cmd).await,
+        Command::Registry(cmd) => registry::run(global, cmd).await,
+        Command::Doctor => doctor::run(global).await,
+        Command::Serve(a) => serve::run(global, a).await,
+        Command::Metrics(cmd) => agents::run_metrics(global, cmd).await,
+        Command::Demo(args) => agents::run_demo(global, args).await,
         Command::App(cmd) => {
             let loaded = config::load(&global.overrides())?;
             let ops = open_ops(&loaded, Source::Cli)?;
-            run_app(&ops, fmt, cmd).await
+            run_app(&ops, &loaded.config, fmt, cmd).await
         }
         Command::Audit(AuditCommand::List { since, limit }) => {
             let since = since.as_deref().map(parse_since).transpose()?;
@@ -306,7 +380,12 @@ fn run_config(global: &GlobalArgs, c: ConfigCommand) -> Result<()> {
     }
 }
 
-async fn run_app(ops: &Ops, fmt: Format, cmd: AppCommand) -> Result<()> {
+async fn run_app(
+    ops: &Ops,
+    config: &crate::config::Config,
+    fmt: Format,
+    cmd: AppCommand,
+) -> Result<()> {
     match &cmd {
         AppCommand::List => {
             // 10,000 applications are tens of megabytes of JSON: pass the stored documents
@@ -345,7 +424,10 @@ async fn run_app(ops: &Ops, fmt: Format, cmd: AppCommand) -> Result<()> {
             });
         }
         AppCommand::Show { name } => {
-            let d = ops.show_app(name).await?;
+            let mut d = ops.show_app(name).await?;
+            let registry = crate::backends::open_registry(config, ops.store())?;
+            d.registry =
+                Some(crate::ops::registration::registry_view(&*registry, &d.application).await);
             return emit(fmt, &d, |out| write_detail(out, &d));
         }
         AppCommand::QoaConfig {
@@ -388,7 +470,20 @@ fn print_response(fmt: Format, resp: &Response) -> Result<()> {
             }
             write_app(out, &r.application)
         }
-        Response::Unregistered(_) | Response::Exported(_) => {
+        Response::Orchestration(o) => {
+            if !o.message.is_empty() {
+                writeln!(out, "{}", o.message)?;
+            }
+            match &o.cycle {
+                Some(c) => orchestration::write_cycle(out, c),
+                None => Ok(()),
+            }
+        }
+        Response::Unregistered(_)
+        | Response::Exported(_)
+        | Response::Agent(_)
+        | Response::ClientRegistered(_)
+        | Response::Agents(_) => {
             writeln!(out, "{}", resp.summary())?;
             if let Response::Exported(files) = resp {
                 for f in files {
@@ -468,6 +563,32 @@ fn write_detail(out: &mut dyn Write, d: &crate::ops::AppDetail) -> std::io::Resu
             ("stored reports", d.stored_reports.to_string()),
         ],
     )?;
+    if let Some(r) = &d.registry {
+        writeln!(
+            out,
+            "registry ({} instances, {})",
+            r.instances.len(),
+            r.backend
+        )?;
+        if let Some(e) = &r.error {
+            writeln!(
+                out,
+                "  unreachable: {}",
+                crate::domain::sanitize::terminal_safe(e)
+            )?;
+        }
+        for i in &r.instances {
+            writeln!(
+                out,
+                "  {}  {}:{}  {}  {}",
+                crate::domain::sanitize::terminal_safe(&i.name),
+                crate::domain::sanitize::terminal_safe(&i.address),
+                i.port,
+                crate::domain::sanitize::terminal_safe(&i.health),
+                crate::domain::sanitize::terminal_safe(&i.id)
+            )?;
+        }
+    }
     writeln!(out, "history")?;
     for h in &d.history {
         writeln!(
@@ -485,13 +606,11 @@ fn write_detail(out: &mut dyn Write, d: &crate::ops::AppDetail) -> std::io::Resu
 }
 
 /// Ask on the terminal; in scripts (no terminal) require `--yes`.
-fn confirm(question: &str, name: &str) -> Result<()> {
+pub(crate) fn confirm(question: &str, name: &str) -> Result<()> {
     if !std::io::stdin().is_terminal() {
-        return Err(
-            Error::invalid("refusing to unregister without confirmation")
-                .field("--yes")
-                .hint("pass --yes in scripts, or --dry-run to see what would be removed"),
-        );
+        return Err(Error::invalid("refusing without confirmation")
+            .field("--yes")
+            .hint("pass --yes in scripts, or --dry-run to see what would be removed"));
     }
     eprint!("{question} Type its name to confirm: ");
     let _ = std::io::stderr().flush();

@@ -2,8 +2,12 @@
 
 pub mod analysis;
 pub mod app;
+pub mod demo;
+pub mod inventory;
+pub mod manifests;
 pub mod names;
 pub mod placement;
+pub mod profile;
 pub mod qoa4ml;
 pub mod report;
 pub mod resources;

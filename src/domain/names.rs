@@ -33,6 +33,55 @@ fn check_charset(value: &str, lowercase_only: bool) -> bool {
         && edge(value.chars().last())
 }
 
+/// A DNS-1123 label (Kubernetes namespace, Service name): 1-63 characters of `[a-z0-9-]`,
+/// starting and ending with a letter or digit.
+pub fn is_dns1123_label(value: &str) -> bool {
+    value.len() <= 63
+        && !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !value.starts_with('-')
+        && !value.ends_with('-')
+}
+
+/// Turn any text into a DNS-1123 label of at most `max` (<= 63) characters: lowercase, runs of
+/// other characters become one `-`, edges trimmed. When that changed or shortened the text, a
+/// short hash of the original is appended so two different inputs never collide
+/// (`object_detection_web` and `object-detection-web` get different names). Empty input gives
+/// `x-<hash>`.
+pub fn dns1123_label(value: &str, max: usize) -> String {
+    let max = max.clamp(12, 63);
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let trimmed = out.trim_matches('-');
+    if !trimmed.is_empty() && trimmed == value && trimmed.len() <= max {
+        return trimmed.to_string();
+    }
+    // FNV-1a: stable across versions and platforms (the name is persisted in clusters).
+    let hash = value.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let suffix = format!("{:08x}", hash as u32);
+    let keep = max - suffix.len() - 1;
+    let mut head: String = trimmed.chars().take(keep).collect();
+    while head.ends_with('-') {
+        head.pop();
+    }
+    if head.is_empty() {
+        format!("x-{suffix}")
+    } else {
+        format!("{head}-{suffix}")
+    }
+}
+
 /// Describe a rejected value without echoing control characters back to the terminal.
 fn shown(value: &str) -> String {
     format!("{:?}", value)
@@ -148,6 +197,32 @@ mod tests {
         }
         assert!(validate_id("f", "User_01").is_ok());
         assert!(validate_id("f", "u.1").is_err());
+    }
+
+    #[test]
+    fn dns1123_labels_are_valid_and_do_not_collide() {
+        assert!(is_dns1123_label("rohe"));
+        assert!(!is_dns1123_label("Rohe"));
+        assert!(!is_dns1123_label("-a"));
+        assert!(!is_dns1123_label(&"a".repeat(64)));
+        assert_eq!(dns1123_label("image-ingestion", 63), "image-ingestion");
+        let a = dns1123_label("object_detection_web", 63);
+        let b = dns1123_label("object-detection-web", 63);
+        assert_ne!(a, b);
+        assert!(a.starts_with("object-detection-web-"), "{a}");
+        for input in [
+            "",
+            "___",
+            "ÄÖÜ",
+            &"x_".repeat(100),
+            "RaspberryPi_02",
+            "a--b",
+        ] {
+            let l = dns1123_label(input, 63);
+            assert!(is_dns1123_label(&l), "{input:?} gave {l:?}");
+            assert_eq!(l, dns1123_label(input, 63), "stable");
+        }
+        assert!(dns1123_label(&"y".repeat(200), 40).len() <= 40);
     }
 
     #[test]

@@ -109,6 +109,11 @@ fn err(reason: &str, detail: impl Into<String>) -> DecodeError {
 
 /// Decode a message body.
 pub fn decode(body: &[u8]) -> Result<Report, DecodeError> {
+    decode_keeping_json(body).map(|(_, report)| report)
+}
+
+/// Decode a message body and keep its parsed JSON (the agent stores the report as it came).
+pub fn decode_keeping_json(body: &[u8]) -> Result<(Value, Report), DecodeError> {
     if body.len() > MAX_REPORT_BYTES {
         return Err(err(
             "too_large",
@@ -132,7 +137,8 @@ pub fn decode(body: &[u8]) -> Result<Report, DecodeError> {
             err("not_json", e.to_string())
         }
     })?;
-    decode_value(&value)
+    let report = decode_value(&value)?;
+    Ok((value, report))
 }
 
 /// Decode an already parsed report.
@@ -183,10 +189,10 @@ pub fn decode_value(v: &Value) -> Result<Report, DecodeError> {
                 .ok_or_else(|| err("wrong_type", "inference_report must be an object"))?;
             stage_reports(ir.get("service"), Category::Service, &mut obs)?;
             stage_reports(ir.get("data"), Category::Data, &mut obs)?;
-            if let Some(ms) = ir.get("ml_specific").and_then(Value::as_object) {
-                if let Some(ep) = ms.get("end_point") {
-                    inference_instance(ep, &mut obs)?;
-                }
+            if let Some(ms) = ir.get("ml_specific").and_then(Value::as_object)
+                && let Some(ep) = ms.get("end_point")
+            {
+                inference_instance(ep, &mut obs)?;
             }
         }
         ReportKind::General => general_metrics(obj.get("metrics"), &mut obs)?,
@@ -594,6 +600,25 @@ fn legacy_quality(v: Option<&Value>, out: &mut Vec<Observation>) -> Result<(), D
 }
 
 impl Report {
+    /// Name stages as the application does: clients configured by rohe (and ROHE) carry the
+    /// stage's UUID as `stage_id`, operators and stream configs use its name.
+    pub fn name_stages(&mut self, app: &crate::domain::app::Application) {
+        let name_of = |s: &str| {
+            app.stages
+                .iter()
+                .find(|st| st.stage_id.to_string() == s)
+                .map(|st| st.name.clone())
+        };
+        for o in &mut self.observations {
+            if let Some(n) = o.stage.as_deref().and_then(name_of) {
+                o.stage = Some(n);
+            }
+        }
+        if let Some(n) = self.meta.stage_id.as_deref().and_then(name_of) {
+            self.meta.stage_id = Some(n);
+        }
+    }
+
     /// Response times per stage and instance, in seconds.
     pub fn stage_latencies(&self) -> impl Iterator<Item = &Observation> {
         self.observations

@@ -405,7 +405,7 @@ pub struct PortMapping {
 #[serde(deny_unknown_fields)]
 pub struct Service {
     /// The application (a key of ROHE's `data` map, or `application:` in rohe's YAML).
-    #[serde(skip_deserializing, default)]
+    #[serde(skip_deserializing, default, skip_serializing_if = "String::is_empty")]
     pub application: String,
     pub service_name: String,
     /// Identity, e.g. `EW:VE:TW:WQ:01`.

@@ -5,12 +5,14 @@ use crate::domain::app::{
     AppSummary, Application, ApplicationSpec, RegistrationAction, RegistrationEvent,
     apply_registration,
 };
-use crate::domain::qoa4ml::{ClientConfig, all_configs};
+use crate::domain::app::{MicroserviceSpec, StageSpec, routing_key};
+use crate::domain::names::{validate_app_name, validate_id};
+use crate::domain::qoa4ml::{ClientConfig, ConnectorConfig, all_configs};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ports::AgentRecord;
 use crate::yaml;
 use chrono::Utc;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use uuid::Uuid;
 
@@ -44,6 +46,59 @@ impl RegisterOutcome {
             a.application_name, a.app_id, a.client_count
         )
     }
+}
+
+/// What a QoA4ML client posts to register itself: its `ClientInfo` (rohe-spec §1.1, §3.3).
+/// Legacy (2023) spellings are accepted; other `ClientInfo` fields are ignored, as ROHE does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientRegistration {
+    #[serde(alias = "appName")]
+    pub application_name: String,
+    #[serde(alias = "runID")]
+    pub run_id: String,
+    #[serde(alias = "userID")]
+    pub user_id: String,
+    #[serde(default, alias = "stageID", skip_serializing_if = "Option::is_none")]
+    pub stage_id: Option<String>,
+    #[serde(default, alias = "instanceID", skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+}
+
+impl ClientRegistration {
+    pub fn validate(&self) -> Result<()> {
+        validate_app_name("application_name", &self.application_name)?;
+        validate_id("run_id", &self.run_id)?;
+        validate_id("user_id", &self.user_id)?;
+        for (field, v) in [
+            ("stage_id", &self.stage_id),
+            ("instance_id", &self.instance_id),
+        ] {
+            if let Some(v) = v
+                && (v.len() > 255
+                    || v.chars().any(|c| {
+                        c.is_control() || c.is_whitespace() || matches!(c, '.' | '#' | '*')
+                    }))
+            {
+                return Err(Error::invalid(format!(
+                    "{:?} cannot be a routing-key segment",
+                    v.escape_debug().to_string()
+                ))
+                .field(field)
+                .hint("use at most 255 characters without '.', '#', '*', spaces or control characters, e.g. a UUID"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A client's registration: the application as stored, and where this client publishes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClientRegistered {
+    pub outcome: RegisterOutcome,
+    /// `<app>.<user>[.<stage>][.<instance>].client<N>`, N the count after this registration.
+    pub routing_key: String,
+    /// The block QoA4ML builds its publisher from.
+    pub connector: ConnectorConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -88,6 +143,58 @@ pub struct AppDetail {
     pub history: Vec<RegistrationEvent>,
     pub agent: Option<AgentRecord>,
     pub stored_reports: u64,
+    /// The application's microservice instances in the registry (Consul or embedded), when
+    /// the face that asked looked them up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistryView>,
+}
+
+/// An application's instances in the microservice registry, or why they could not be read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RegistryView {
+    /// `embedded (...)` or `consul (...)`.
+    pub backend: String,
+    /// Every state (passing, warning, critical), by service name then id.
+    pub instances: Vec<crate::ports::registry::Instance>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The instances of `app` in `registry`: those whose `appName` or `appID` metadata names it
+/// (what ROHE's services register with, rohe-spec 7). A registry failure is part of the view,
+/// not an error: the rest of the detail is still worth showing.
+pub async fn registry_view(
+    registry: &dyn crate::ports::registry::Registry,
+    app: &Application,
+) -> RegistryView {
+    let app_id = app.app_id.to_string();
+    let mine = |i: &crate::ports::registry::Instance| {
+        i.meta.get("appName") == Some(&app.application_name) || i.meta.get("appID") == Some(&app_id)
+    };
+    let mut view = RegistryView {
+        backend: registry.describe(),
+        instances: Vec::new(),
+        error: None,
+    };
+    let services = match registry.services().await {
+        Ok(s) => s,
+        Err(e) => {
+            view.error = Some(e.to_string());
+            return view;
+        }
+    };
+    for (name, _) in services {
+        match registry.instances(&name, &[], true).await {
+            Ok(found) => view.instances.extend(found.into_iter().filter(|i| mine(i))),
+            Err(e) => {
+                view.error = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    view.instances
+        .sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+    view
 }
 
 /// Read and validate an application description file. Nothing is written.
@@ -221,6 +328,83 @@ impl Ops {
         )))
     }
 
+    /// Register (or re-register) the application of a QoA4ML client. Unlike a description file,
+    /// a client names no stages: the stored ones are kept. The client's routing key uses the
+    /// count after this registration.
+    pub(crate) async fn register_client(
+        &self,
+        client: &ClientRegistration,
+        audit: Option<&AuditCtx<'_>>,
+    ) -> Result<ClientRegistered> {
+        client.validate()?;
+        for _ in 0..MAX_ATTEMPTS {
+            let current = self.store.get_app(&client.application_name).await?;
+            let spec = spec_keeping_stages(client, current.as_ref().map(|c| &c.value));
+            let now = Utc::now();
+            let app = apply_registration(
+                &spec,
+                current.as_ref().map(|c| &c.value),
+                Uuid::new_v4(),
+                now,
+            );
+            let created = current.is_none();
+            let message = if created {
+                format!(
+                    "Application {} created for user {} with run ID: {}",
+                    spec.application_name, spec.user_id, spec.run_id
+                )
+            } else {
+                "Application already exist".to_string()
+            };
+            let key = routing_key(
+                &app.application_name,
+                &client.user_id,
+                client.stage_id.as_deref(),
+                client.instance_id.as_deref(),
+                app.client_count,
+            );
+            let connector = self.connector.amqp_connector(&app.exchange, &key);
+            let outcome = RegisterOutcome {
+                created,
+                dry_run: false,
+                message,
+                application: app,
+            };
+            let action = if created {
+                RegistrationAction::Registered
+            } else {
+                RegistrationAction::Reregistered
+            };
+            let event = self.event(action, &outcome.application);
+            let entry = audit.map(|a| {
+                a.entry(
+                    true,
+                    format!("{}; client routing key {key}", outcome.summary()),
+                )
+            });
+            let expected = current.map(|c| c.version);
+            match self
+                .store
+                .put_app(&outcome.application, expected, &event, entry.as_ref())
+                .await
+            {
+                Ok(_) => {
+                    return Ok(ClientRegistered {
+                        outcome,
+                        routing_key: key,
+                        connector,
+                    });
+                }
+                Err(e) if e.kind == ErrorKind::Conflict => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::conflict(format!(
+            "application {:?} kept changing under concurrent registrations; gave up after {MAX_ATTEMPTS} attempts",
+            client.application_name
+        )))
+    }
+
     pub async fn list_apps(&self) -> Result<Vec<Application>> {
         self.store.list_apps().await
     }
@@ -262,6 +446,7 @@ impl Ops {
             history,
             agent,
             stored_reports,
+            registry: None,
         })
     }
 
@@ -420,6 +605,38 @@ impl Ops {
             });
         }
         Ok(written)
+    }
+}
+
+/// The description a client's registration amounts to: its name, run and user, and the stored
+/// description and stages (a client registration must not drop them).
+fn spec_keeping_stages(c: &ClientRegistration, current: Option<&Application>) -> ApplicationSpec {
+    ApplicationSpec {
+        application_name: c.application_name.clone(),
+        run_id: c.run_id.clone(),
+        user_id: c.user_id.clone(),
+        description: current.and_then(|a| a.description.clone()),
+        stages: current
+            .map(|a| {
+                a.stages
+                    .iter()
+                    .map(|s| StageSpec {
+                        name: s.name.clone(),
+                        description: s.description.clone(),
+                        microservices: s
+                            .microservices
+                            .iter()
+                            .map(|m| MicroserviceSpec {
+                                name: m.name.clone(),
+                                functionality: m.functionality.clone(),
+                                role: m.role.clone(),
+                                tags: m.tags.clone(),
+                            })
+                            .collect(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 

@@ -3,15 +3,21 @@
 //! clipboard). No I/O happens here, so key sequences can be tested without a terminal.
 
 use super::command::{self, Command, Completion};
-use super::event::{CompletionTarget, Effect, Event, SpecPurpose};
+use super::event::{CompletionTarget, Effect, Event, MetricsRange, PlanPurpose, SpecPurpose};
 use super::keymap::{Action, Context, Key, Keymap, Layer, REGISTRY};
+use super::tabs::deployments::DeploymentRow;
+use super::tabs::metrics::series_order;
+use super::tabs::nodes::NodesData;
 use crate::cli::AppCommand;
 use crate::domain::app::{AppSummary, ApplicationSpec};
 use crate::domain::sanitize::terminal_safe;
-use crate::ops::{AppDetail, Request, Response};
-use crate::ports::AgentRecord;
+use crate::ops::metrics::MetricsView;
+use crate::ops::{AgentStatus, AppDetail, Request, Response};
+use crate::ports::AgentState;
+use chrono::{DateTime, Utc};
 use crossterm::event::{Event as CtEvent, KeyCode, KeyEvent, KeyModifiers};
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tui_input::Input;
@@ -19,8 +25,20 @@ use tui_input::backend::crossterm::EventHandler;
 
 /// The detail pane sits beside the table from this width on; below it collapses.
 pub const SIDE_PANE_MIN_WIDTH: u16 = 120;
+/// The Agents tab's table is wider: its detail pane needs more room beside it.
+pub const AGENTS_SIDE_PANE_MIN_WIDTH: u16 = 160;
+/// So are the Nodes and Deployments tabs' tables (bars, placements).
+pub const CLUSTER_SIDE_PANE_MIN_WIDTH: u16 = 160;
 /// Longest wait between retries of a failing backend.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Reports per second the demo pipeline publishes.
+pub const DEMO_RATE: f64 = 10.0;
+/// Log lines the agent log view shows.
+pub const AGENT_LOG_LINES: usize = 200;
+/// The live ranges of the Metrics tab, in minutes; the range key cycles through them.
+pub const LIVE_RANGES: [u32; 4] = [1, 5, 15, 60];
+/// The live range the Metrics tab opens with (5 minutes).
+pub const DEFAULT_LIVE: usize = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
@@ -52,7 +70,30 @@ impl Tab {
         Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
     }
     fn has_rows(self) -> bool {
-        matches!(self, Tab::Applications | Tab::Agents)
+        matches!(
+            self,
+            Tab::Applications | Tab::Agents | Tab::Nodes | Tab::Deployments
+        )
+    }
+    /// The keymap layer of the tab's own keys.
+    pub fn layer(self) -> Option<Layer> {
+        match self {
+            Tab::Applications => Some(Layer::Applications),
+            Tab::Agents => Some(Layer::Agents),
+            Tab::Nodes => Some(Layer::Nodes),
+            Tab::Deployments => Some(Layer::Deployments),
+            Tab::Metrics => Some(Layer::Metrics),
+        }
+    }
+    /// The keymap context of the tab's own keys.
+    pub fn context(self) -> Option<Context> {
+        match self {
+            Tab::Applications => Some(Context::Applications),
+            Tab::Agents => Some(Context::Agents),
+            Tab::Nodes => Some(Context::Nodes),
+            Tab::Deployments => Some(Context::Deployments),
+            Tab::Metrics => Some(Context::Metrics),
+        }
     }
 }
 
@@ -168,7 +209,10 @@ impl ListView {
 }
 
 pub const APP_SORTS: &[&str] = &["name", "run", "user", "stages", "clients", "updated"];
-pub const AGENT_SORTS: &[&str] = &["application", "state", "runtime", "updated"];
+pub const AGENT_SORTS: &[&str] = &["application", "state", "rate", "stored", "lag", "updated"];
+/// The Nodes tab keeps the inventory's order: placement visits the nodes in it.
+pub const NODE_SORTS: &[&str] = &["inventory order"];
+pub const DEPLOYMENT_SORTS: &[&str] = &["application"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum View {
@@ -190,6 +234,14 @@ pub enum FieldId {
     RunId,
     UserId,
     OutDir,
+    /// A stream config file for an agent.
+    ConfigFile,
+    /// The start of a metrics history range.
+    Since,
+    /// Its end.
+    Until,
+    /// A service's replicas.
+    Replicas,
 }
 
 #[derive(Debug, Clone)]
@@ -216,7 +268,10 @@ impl Field {
         }
     }
     pub fn is_path(&self) -> bool {
-        matches!(self.id, FieldId::File | FieldId::OutDir)
+        matches!(
+            self.id,
+            FieldId::File | FieldId::OutDir | FieldId::ConfigFile
+        )
     }
     pub fn value(&self) -> &str {
         self.input.value()
@@ -226,7 +281,20 @@ impl Field {
 #[derive(Debug, Clone, PartialEq)]
 pub enum FormKind {
     Register,
-    Export { app: String },
+    Export {
+        app: String,
+    },
+    /// Replace an agent's stream config.
+    AgentConfig {
+        app: String,
+    },
+    /// Freeze the Metrics tab on a time range.
+    History,
+    /// Set a service's replicas.
+    Replicas {
+        app: String,
+        service: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -277,12 +345,73 @@ impl Form {
             submitting: false,
         }
     }
+    pub fn agent_config(app: &str) -> Form {
+        Form {
+            kind: FormKind::AgentConfig { app: app.into() },
+            fields: vec![Field::new(
+                FieldId::ConfigFile,
+                "Stream config",
+                "example/agents/cctvs.yaml or a ROHE start file; tab completes",
+            )],
+            focus: 0,
+            error: None,
+            submitting: false,
+        }
+    }
+    /// The history form, pre-filled with the range on screen.
+    pub fn history(since: &str, until: &str) -> Form {
+        let mut s = Field::new(
+            FieldId::Since,
+            "Since",
+            "a duration ago (2h, 90m) or an RFC 3339 time",
+        );
+        s.input = Input::new(since.into());
+        let mut u = Field::new(
+            FieldId::Until,
+            "Until",
+            "the same; empty: now (the range stays fixed)",
+        );
+        u.input = Input::new(until.into());
+        Form {
+            kind: FormKind::History,
+            fields: vec![s, u],
+            focus: 0,
+            error: None,
+            submitting: false,
+        }
+    }
+    /// The replica form, pre-filled with the current count.
+    pub fn replicas(app: &str, service: &str, current: u32) -> Form {
+        let mut f = Field::new(
+            FieldId::Replicas,
+            "Replicas",
+            "a whole number, 0 or more; checked against the nodes' capacity",
+        );
+        f.input = Input::new(current.to_string());
+        Form {
+            kind: FormKind::Replicas {
+                app: app.into(),
+                service: service.into(),
+            },
+            fields: vec![f],
+            focus: 0,
+            error: None,
+            submitting: false,
+        }
+    }
     pub fn title(&self) -> String {
         match &self.kind {
+            FormKind::Replicas { app, service } => {
+                format!("Scale {}/{}", terminal_safe(app), terminal_safe(service))
+            }
             FormKind::Register => "Register an application".into(),
             FormKind::Export { app } => {
                 format!("Export QoA4ML configs of {}", terminal_safe(app))
             }
+            FormKind::AgentConfig { app } => {
+                format!("Stream config of the agent of {}", terminal_safe(app))
+            }
+            FormKind::History => "Metrics history: a fixed time range".into(),
         }
     }
     fn field(&self, id: FieldId) -> Option<&Field> {
@@ -300,11 +429,17 @@ impl Form {
         f.error = None;
         f.ok = None;
         match f.id {
-            FieldId::File | FieldId::OutDir => {}
+            FieldId::File | FieldId::OutDir | FieldId::ConfigFile => {}
+            FieldId::Since | FieldId::Until if !v.trim().is_empty() => {
+                f.error = crate::cli::parse_since(v.trim()).err().map(|e| e.message);
+            }
             FieldId::Name if !v.is_empty() => {
                 f.error = crate::domain::names::validate_app_name("application_name", &v)
                     .err()
                     .map(|e| e.message);
+            }
+            FieldId::Replicas => {
+                f.error = parse_replicas(&v).err();
             }
             FieldId::RunId | FieldId::UserId if !v.is_empty() => {
                 f.error = crate::domain::names::validate_id("id", &v)
@@ -323,9 +458,32 @@ pub enum DialogFocus {
     Confirm,
 }
 
-/// The unregister confirmation.
+/// What a confirmation dialog confirms.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DialogKind {
+    /// Unregister (and maybe purge) an application: `purge`, `force` and `dry_run` apply.
+    Unregister,
+    AgentStop,
+    AgentRestart,
+    /// Replace the stream config of a running agent (which restarts it).
+    AgentConfigure {
+        file: PathBuf,
+    },
+    /// Keep a node out of placement.
+    NodeCordon,
+    /// Simulated cluster: stop a node; its instances are re-placed.
+    NodeFail,
+    /// Reconcile; the lines are the plan it would carry out (`rohe plan`).
+    Apply {
+        summary: String,
+        lines: Vec<String>,
+    },
+}
+
+/// A confirmation: unregister, or an agent action that interrupts the data flow.
 #[derive(Debug, Clone)]
 pub struct Dialog {
+    pub kind: DialogKind,
     pub name: String,
     pub purge: bool,
     pub force: bool,
@@ -337,6 +495,63 @@ pub struct Dialog {
 }
 
 impl Dialog {
+    fn unregister(name: String, purge: bool, force: bool, dry_run: bool) -> Dialog {
+        Dialog {
+            kind: DialogKind::Unregister,
+            name,
+            purge,
+            force,
+            dry_run,
+            typed: Input::default(),
+            focus: DialogFocus::Cancel,
+            error: None,
+        }
+    }
+    /// A confirmation that is not about an application (nodes, apply).
+    fn cluster(kind: DialogKind, name: String) -> Dialog {
+        Dialog::agent(kind, name)
+    }
+    fn agent(kind: DialogKind, name: String) -> Dialog {
+        Dialog {
+            kind,
+            name,
+            purge: false,
+            force: false,
+            dry_run: false,
+            typed: Input::default(),
+            focus: DialogFocus::Cancel,
+            error: None,
+        }
+    }
+    /// The request the confirm button sends.
+    pub fn request(&self) -> Request {
+        let name = self.name.clone();
+        match &self.kind {
+            DialogKind::Unregister => Request::UnregisterApp {
+                name,
+                purge: self.purge,
+                force: self.force,
+                dry_run: self.dry_run,
+            },
+            DialogKind::AgentStop => Request::AgentStop {
+                name,
+                dry_run: false,
+            },
+            DialogKind::AgentRestart => Request::AgentRestart { name },
+            DialogKind::AgentConfigure { file } => Request::AgentConfigure {
+                name,
+                file: file.clone(),
+                dry_run: false,
+            },
+            DialogKind::NodeCordon => Request::NodeCordon {
+                name,
+                cordoned: true,
+                dry_run: false,
+            },
+            DialogKind::NodeFail => Request::NodeFail { name },
+            DialogKind::Apply { .. } => Request::Apply { dry_run: false },
+        }
+    }
     fn order(&self) -> Vec<DialogFocus> {
         if self.purge {
             vec![
@@ -391,20 +606,100 @@ pub struct StatusInfo {
     pub config_file: Option<String>,
 }
 
+/// A demo pipeline running inside the console.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemoState {
+    pub rate: f64,
+    pub published: u64,
+    pub failed: u64,
+    /// Asked to stop; gone once its task reports back.
+    pub stopping: bool,
+    pub last_error: Option<String>,
+}
+
+/// The Metrics tab: which application, which range, and the last summary.
+#[derive(Debug)]
+pub struct MetricsState {
+    /// The application shown (None until one is registered).
+    pub app: Option<String>,
+    /// Chosen by the user, or by default once the agents were known: it stays.
+    settled: bool,
+    /// Index into [`LIVE_RANGES`].
+    pub live: usize,
+    /// A fixed range; None: live.
+    pub history: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    pub view: Resource<Box<MetricsView>>,
+    /// The query the view (or the error) answers.
+    pub view_for: Option<(String, MetricsRange)>,
+    /// The query in flight.
+    in_flight_for: Option<(String, MetricsRange)>,
+    /// The rows of the series table, in display order (indices into `view.series`).
+    pub list: ListView,
+}
+
+impl Default for MetricsState {
+    fn default() -> Self {
+        MetricsState {
+            app: None,
+            settled: false,
+            live: DEFAULT_LIVE,
+            history: None,
+            view: Resource::default(),
+            view_for: None,
+            in_flight_for: None,
+            list: ListView::default(),
+        }
+    }
+}
+
+impl MetricsState {
+    pub fn range(&self) -> MetricsRange {
+        match self.history {
+            Some((since, until)) => MetricsRange::History { since, until },
+            None => MetricsRange::Live {
+                minutes: LIVE_RANGES[self.live.min(LIVE_RANGES.len() - 1)],
+            },
+        }
+    }
+    /// The view, when it answers the current selection.
+    pub fn current(&self) -> Option<&MetricsView> {
+        let app = self.app.as_ref()?;
+        match &self.view_for {
+            Some((n, r)) if n == app && *r == self.range() => self.view.data.as_deref(),
+            _ => None,
+        }
+    }
+}
+
 pub struct App {
     pub keymap: Keymap,
     pub readonly: bool,
     pub refresh: Duration,
     pub info: StatusInfo,
     pub now: Instant,
+    /// The wall clock at `now` (for the age of reports and the metrics ranges).
+    pub wall: DateTime<Utc>,
     pub size: (u16, u16),
     pub tab: Tab,
     pub view: View,
     pub overlay: Overlay,
     pub apps: Resource<Vec<AppSummary>>,
-    pub agents: Resource<Vec<AgentRecord>>,
+    pub agents: Resource<Vec<AgentStatus>>,
     pub apps_list: ListView,
     pub agents_list: ListView,
+    /// The Nodes tab: the inventory with the cluster's view.
+    pub nodes: Resource<NodesData>,
+    pub nodes_list: ListView,
+    /// The Deployments tab: every service with its placement and pods.
+    pub deployments: Resource<Vec<DeploymentRow>>,
+    pub deployments_list: ListView,
+    /// A plan preview is being computed (one at a time).
+    pub plan_in_flight: Option<PlanPurpose>,
+    pub metrics: MetricsState,
+    /// Demo pipelines running in this console, by application.
+    pub demos: BTreeMap<String, DemoState>,
+    /// Start the demo of this application once its agent has started.
+    pending_demo: Option<String>,
     /// The detail of one application, by name.
     pub detail: Option<(String, Result<Box<AppDetail>, String>)>,
     detail_in_flight: Option<String>,
@@ -430,6 +725,7 @@ impl App {
             refresh,
             info,
             now: Instant::now(),
+            wall: Utc::now(),
             size: (80, 24),
             tab: Tab::Applications,
             view: View::Table,
@@ -438,6 +734,14 @@ impl App {
             agents: Resource::default(),
             apps_list: ListView::default(),
             agents_list: ListView::default(),
+            nodes: Resource::default(),
+            nodes_list: ListView::default(),
+            deployments: Resource::default(),
+            deployments_list: ListView::default(),
+            plan_in_flight: None,
+            metrics: MetricsState::default(),
+            demos: BTreeMap::new(),
+            pending_demo: None,
             detail: None,
             detail_in_flight: None,
             detail_wanted: None,
@@ -451,10 +755,15 @@ impl App {
         }
     }
 
-    /// The effects to run at start: load the first tab.
+    /// The effects to run at start: load the first tab, and find the agents that should run
+    /// (an in-process agent of a previous console is started again here). A read-only console
+    /// starts nothing: its Agents tab shows such agents as failed.
     pub fn start(&mut self) -> Vec<Effect> {
         let mut fx = Vec::new();
         self.load_tab(self.tab, &mut fx);
+        if !self.readonly {
+            fx.push(Effect::AdoptAgents);
+        }
         fx
     }
 
@@ -464,7 +773,12 @@ impl App {
     }
 
     pub fn side_pane(&self) -> bool {
-        self.size.0 >= SIDE_PANE_MIN_WIDTH && self.tab.has_rows() && self.view == View::Table
+        let min = match self.tab {
+            Tab::Agents => AGENTS_SIDE_PANE_MIN_WIDTH,
+            Tab::Nodes | Tab::Deployments => CLUSTER_SIDE_PANE_MIN_WIDTH,
+            _ => SIDE_PANE_MIN_WIDTH,
+        };
+        self.size.0 >= min && self.tab.has_rows() && self.view == View::Table
     }
 
     /// Rows of a table that fit on screen (tab bar, hints, status, borders, header).
@@ -477,16 +791,30 @@ impl App {
         self.apps.data.as_ref()?.get(i)
     }
 
-    pub fn selected_agent(&self) -> Option<&AgentRecord> {
+    pub fn selected_agent(&self) -> Option<&AgentStatus> {
         let i = self.agents_list.selected_index()?;
         self.agents.data.as_ref()?.get(i)
+    }
+
+    /// The node selected on the Nodes tab.
+    pub fn selected_node(&self) -> Option<&crate::ops::NodeView> {
+        let i = self.nodes_list.selected_index()?;
+        self.nodes.data.as_ref()?.nodes.get(i)
+    }
+
+    /// The service selected on the Deployments tab.
+    pub fn selected_deployment(&self) -> Option<&DeploymentRow> {
+        let i = self.deployments_list.selected_index()?;
+        self.deployments.data.as_ref()?.get(i)
     }
 
     fn list_mut(&mut self) -> Option<&mut ListView> {
         match self.tab {
             Tab::Applications => Some(&mut self.apps_list),
             Tab::Agents => Some(&mut self.agents_list),
-            _ => None,
+            Tab::Nodes => Some(&mut self.nodes_list),
+            Tab::Deployments => Some(&mut self.deployments_list),
+            Tab::Metrics => Some(&mut self.metrics.list),
         }
     }
 
@@ -494,8 +822,19 @@ impl App {
         match self.tab {
             Tab::Applications => Some(&self.apps_list),
             Tab::Agents => Some(&self.agents_list),
-            _ => None,
+            Tab::Nodes => Some(&self.nodes_list),
+            Tab::Deployments => Some(&self.deployments_list),
+            Tab::Metrics => Some(&self.metrics.list),
         }
+    }
+
+    /// The status of an application's agent, when the agents have been loaded.
+    pub fn agent_of(&self, name: &str) -> Option<&AgentStatus> {
+        self.agents
+            .data
+            .as_ref()?
+            .iter()
+            .find(|a| a.application_name == name)
     }
 
     fn say(&mut self, ok: bool, text: impl Into<String>) {
@@ -511,6 +850,7 @@ impl App {
         let mut fx = Vec::new();
         if !matches!(ev, Event::Tick(_)) {
             self.now = Instant::now().max(self.now);
+            self.wall = Utc::now().max(self.wall);
             self.dirty = true;
         }
         match ev {
@@ -535,6 +875,7 @@ impl App {
                         self.detail = None;
                     }
                     self.want_detail(&mut fx);
+                    self.pick_metrics_app(&mut fx);
                 }
             }
             Event::AgentsLoaded(r) => {
@@ -544,6 +885,77 @@ impl App {
                 }
                 if self.agents.error.is_none() {
                     self.rebuild_agents();
+                    self.pick_metrics_app(&mut fx);
+                }
+            }
+            Event::NodesLoaded(r) => {
+                let now = self.now;
+                if self.nodes.finish(r, now, self.refresh) {
+                    fx.push(Effect::LoadNodes);
+                }
+                if self.nodes.error.is_none() {
+                    self.rebuild_nodes();
+                }
+            }
+            Event::DeploymentsLoaded(r) => {
+                let now = self.now;
+                if self.deployments.finish(r, now, self.refresh) {
+                    fx.push(Effect::LoadDeployments);
+                }
+                if self.deployments.error.is_none() {
+                    self.rebuild_deployments();
+                }
+            }
+            Event::PlanLoaded { purpose, result } => self.on_plan(purpose, result),
+            Event::AgentsAdopted(r) => match r {
+                Ok(notes) if notes.is_empty() => {}
+                Ok(notes) => {
+                    self.say(true, notes.join("; "));
+                    if matches!(self.tab, Tab::Agents | Tab::Metrics) && self.agents.request() {
+                        fx.push(Effect::LoadAgents);
+                    }
+                }
+                Err(e) => self.say(false, format!("finding the agents again failed: {e}")),
+            },
+            Event::AgentLogs { name, result } => match result {
+                Ok(lines) => {
+                    let text = if lines.is_empty() {
+                        "(no log lines: the agent has not logged anything in this console)"
+                            .to_string()
+                    } else {
+                        lines.join("\n")
+                    };
+                    self.show_text(format!("log of the agent of {name}"), &text);
+                    // The newest lines are the interesting ones: start at the end.
+                    if let View::Text { scroll, .. } = &mut self.view {
+                        *scroll = usize::MAX / 2;
+                    }
+                }
+                Err(e) => self.say(false, format!("agent logs of {name}: {e}")),
+            },
+            Event::MetricsLoaded {
+                name,
+                range,
+                result,
+            } => self.on_metrics(name, range, result, &mut fx),
+            Event::DemoProgress { name, stats } => {
+                if let Some(d) = self.demos.get_mut(&name) {
+                    d.published = stats.published;
+                    d.failed = stats.failed;
+                    d.last_error = stats.last_error;
+                }
+            }
+            Event::DemoFinished { name, result } => {
+                self.demos.remove(&name);
+                match result {
+                    Ok(s) => self.say(
+                        true,
+                        format!(
+                            "demo of {name} stopped: {} reports published in {:.0}s",
+                            s.published, s.elapsed_s
+                        ),
+                    ),
+                    Err(e) => self.say(false, format!("demo of {name} failed: {e}")),
                 }
             }
             Event::DetailLoaded { name, result } => {
@@ -592,9 +1004,12 @@ impl App {
     }
 
     fn on_tick(&mut self, now: Instant, fx: &mut Vec<Effect>) {
+        let step = now.saturating_duration_since(self.now);
         self.now = now.max(self.now);
+        self.wall =
+            (self.wall + chrono::Duration::from_std(step).unwrap_or_default()).max(Utc::now());
         // Data ages and retry countdowns on screen change every second.
-        if self.tab.has_rows() || self.last.is_some() {
+        if self.tab.has_rows() || self.tab == Tab::Metrics || self.last.is_some() {
             self.dirty = true;
         }
         match self.tab {
@@ -606,33 +1021,206 @@ impl App {
                 self.agents.request();
                 fx.push(Effect::LoadAgents);
             }
+            // Pods start and nodes fail between two looks: keep polling while visible.
+            Tab::Nodes if self.nodes.due(self.now) => {
+                self.nodes.request();
+                fx.push(Effect::LoadNodes);
+            }
+            Tab::Deployments if self.deployments.due(self.now) => {
+                self.deployments.request();
+                fx.push(Effect::LoadDeployments);
+            }
+            Tab::Metrics => {
+                // The agent's state and health sit in the header; live metrics move with the
+                // clock. A refresh never queues behind one in flight (`due` is false then).
+                if self.agents.due(self.now) {
+                    self.agents.request();
+                    fx.push(Effect::LoadAgents);
+                }
+                if self.metrics.history.is_none() && self.metrics.view.due(self.now) {
+                    self.request_metrics(fx);
+                }
+            }
             _ => {}
         }
     }
 
     fn load_tab(&mut self, tab: Tab, fx: &mut Vec<Effect>) {
-        let started = match tab {
-            Tab::Applications => self.apps.request().then_some(Effect::LoadApps),
-            Tab::Agents => self.agents.request().then_some(Effect::LoadAgents),
-            _ => None,
-        };
-        fx.extend(started);
+        match tab {
+            Tab::Applications => fx.extend(self.apps.request().then_some(Effect::LoadApps)),
+            Tab::Agents => fx.extend(self.agents.request().then_some(Effect::LoadAgents)),
+            Tab::Nodes => fx.extend(self.nodes.request().then_some(Effect::LoadNodes)),
+            Tab::Deployments => fx.extend(
+                self.deployments
+                    .request()
+                    .then_some(Effect::LoadDeployments),
+            ),
+            Tab::Metrics => {
+                // The picker needs the applications, the default choice the agents.
+                if self.apps.data.is_none() || self.apps.due(self.now) {
+                    fx.extend(self.apps.request().then_some(Effect::LoadApps));
+                }
+                fx.extend(self.agents.request().then_some(Effect::LoadAgents));
+                self.pick_metrics_app(fx);
+                self.request_metrics(fx);
+            }
+        }
     }
 
     fn switch_tab(&mut self, tab: Tab, fx: &mut Vec<Effect>) {
         if self.tab != tab {
             self.tab = tab;
             self.view = View::Table;
-            let stale = match tab {
-                Tab::Applications => self.apps.due(self.now),
-                Tab::Agents => self.agents.due(self.now),
-                _ => false,
-            };
-            if stale {
-                self.load_tab(tab, fx);
+            match tab {
+                Tab::Applications if self.apps.due(self.now) => self.load_tab(tab, fx),
+                Tab::Agents if self.agents.due(self.now) => self.load_tab(tab, fx),
+                Tab::Nodes if self.nodes.due(self.now) => self.load_tab(tab, fx),
+                Tab::Deployments if self.deployments.due(self.now) => self.load_tab(tab, fx),
+                Tab::Metrics => {
+                    if self.apps.data.is_none() || self.apps.due(self.now) {
+                        fx.extend(self.apps.request().then_some(Effect::LoadApps));
+                    }
+                    if self.agents.due(self.now) {
+                        fx.extend(self.agents.request().then_some(Effect::LoadAgents));
+                    }
+                    self.pick_metrics_app(fx);
+                    let fresh =
+                        self.metrics.current().is_some() && !self.metrics.view.due(self.now);
+                    if !fresh {
+                        self.request_metrics(fx);
+                    }
+                }
+                _ => {}
             }
             self.want_detail(fx);
         }
+    }
+
+    // ---- metrics ----------------------------------------------------------------------
+
+    /// Names of the registered applications, sorted (the Metrics tab's picker).
+    pub fn metrics_candidates(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.app_names();
+        names.sort_unstable();
+        names
+    }
+
+    /// Choose the Metrics tab's application when none is chosen (or it was unregistered):
+    /// the first one with an agent, else the first one. Waits for the agents while they load.
+    fn pick_metrics_app(&mut self, fx: &mut Vec<Effect>) {
+        if self.tab != Tab::Metrics {
+            return;
+        }
+        let names: Vec<String> = self
+            .metrics_candidates()
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let registered = |n: &str| names.iter().any(|x| x == n);
+        let gone = self
+            .metrics
+            .app
+            .as_deref()
+            .is_some_and(|a| self.apps.data.is_some() && !registered(a));
+        if self.metrics.settled && self.metrics.app.is_some() && !gone {
+            return;
+        }
+        if self.agents.data.is_none() && self.agents.in_flight {
+            return;
+        }
+        let with_agent = self.agents.data.as_ref().and_then(|ags| {
+            ags.iter()
+                .map(|a| a.application_name.as_str())
+                .filter(|n| registered(n))
+                .min()
+                .map(String::from)
+        });
+        let choice = with_agent.or_else(|| names.first().cloned());
+        self.metrics.settled = choice.is_some();
+        if choice != self.metrics.app {
+            self.metrics.app = choice;
+            self.metrics_selection_changed(fx);
+        }
+    }
+
+    /// Load the Metrics tab's view for the current selection. One query runs at a time;
+    /// asking while one runs makes one more run when it returns, for the selection then.
+    fn request_metrics(&mut self, fx: &mut Vec<Effect>) {
+        let Some(name) = self.metrics.app.clone() else {
+            return;
+        };
+        let range = self.metrics.range();
+        if self.metrics.in_flight_for.as_ref() == Some(&(name.clone(), range)) {
+            return; // the query in flight already answers it
+        }
+        if self.metrics.view.request() {
+            self.metrics.in_flight_for = Some((name.clone(), range));
+            fx.push(Effect::LoadMetrics { name, range });
+        }
+    }
+
+    /// The selection changed: what is on screen no longer answers it.
+    fn metrics_selection_changed(&mut self, fx: &mut Vec<Effect>) {
+        let m = &mut self.metrics;
+        m.list = ListView::default();
+        m.view.data = None;
+        m.view.loaded_at = None;
+        m.view.error = None;
+        m.view.failures = 0;
+        m.view.next_due = None;
+        m.view_for = None;
+        self.request_metrics(fx);
+    }
+
+    fn on_metrics(
+        &mut self,
+        name: String,
+        range: MetricsRange,
+        result: Result<Box<MetricsView>, String>,
+        fx: &mut Vec<Effect>,
+    ) {
+        let m = &mut self.metrics;
+        let wanted = m.app.as_deref() == Some(name.as_str()) && m.range() == range;
+        m.in_flight_for = None;
+        let queued = std::mem::take(&mut m.view.queued);
+        m.view.in_flight = false;
+        if wanted {
+            m.view.finish(result, self.now, self.refresh);
+            m.view_for = Some((name, range));
+            self.rebuild_metrics();
+        }
+        // The selection changed (or a refresh was asked for) while this one ran: one more,
+        // for what is selected now.
+        if queued || !wanted {
+            self.request_metrics(fx);
+        }
+    }
+
+    fn rebuild_metrics(&mut self) {
+        let keep = self.metrics.list.selected;
+        let Some(view) = self.metrics.view.data.as_deref() else {
+            return;
+        };
+        let f = self.metrics.list.filter.to_lowercase();
+        let mut rows: Vec<usize> = (0..view.series.len())
+            .filter(|&i| {
+                let r = &view.series[i];
+                f.is_empty()
+                    || r.metric.to_lowercase().contains(&f)
+                    || r.stage
+                        .as_deref()
+                        .unwrap_or("pipeline")
+                        .to_lowercase()
+                        .contains(&f)
+                    || r.instance
+                        .as_deref()
+                        .is_some_and(|x| x.to_lowercase().contains(&f))
+            })
+            .collect();
+        rows.sort_by_key(|&i| series_order(&view.series[i]));
+        let l = &mut self.metrics.list;
+        l.selected = keep.min(rows.len().saturating_sub(1));
+        l.rows = rows;
     }
 
     // ---- keys -------------------------------------------------------------------------
@@ -647,7 +1235,7 @@ impl App {
         }
         match std::mem::replace(&mut self.overlay, Overlay::None) {
             Overlay::None => {
-                if let Some(a) = self.keymap.action(Layer::Main, key) {
+                if let Some(a) = self.keymap.screen_action(self.tab.layer(), key) {
                     self.run_action(a, fx);
                 }
             }
@@ -740,6 +1328,147 @@ impl App {
                     self.want_detail(fx);
                 }
             }
+            Action::AgentStart => match self.target_app() {
+                Some(name) => self.execute(
+                    Request::AgentStart {
+                        name,
+                        config: None,
+                        dry_run: false,
+                    },
+                    fx,
+                ),
+                None => self.say(false, "select an application first"),
+            },
+            Action::Demo => match self.target_app() {
+                Some(name) => self.toggle_demo(name, fx),
+                None => self.say(
+                    false,
+                    "select an application first (register one on the Applications tab)",
+                ),
+            },
+            Action::AgentStop | Action::AgentRestart => match self.selected_agent() {
+                Some(ag) => {
+                    let kind = if a == Action::AgentStop {
+                        DialogKind::AgentStop
+                    } else {
+                        DialogKind::AgentRestart
+                    };
+                    self.overlay =
+                        Overlay::Dialog(Dialog::agent(kind, ag.application_name.clone()));
+                }
+                None => self.say(false, "select an agent first"),
+            },
+            Action::AgentLogs => match self.selected_agent() {
+                Some(ag) => fx.push(Effect::LoadAgentLogs(ag.application_name.clone())),
+                None => self.say(false, "select an agent first"),
+            },
+            Action::AgentConfig => match self.selected_agent() {
+                Some(ag) => self.overlay = Overlay::Form(Form::agent_config(&ag.application_name)),
+                None => self.say(false, "select an agent first"),
+            },
+            Action::NodeCordon => match self.selected_node() {
+                Some(v) if v.node.cordoned => {
+                    // Uncordoning only lets placement use the node again: no confirmation.
+                    let name = v.node.node_name.clone();
+                    self.execute(
+                        Request::NodeCordon {
+                            name,
+                            cordoned: false,
+                            dry_run: false,
+                        },
+                        fx,
+                    );
+                }
+                Some(v) => {
+                    let name = v.node.node_name.clone();
+                    self.overlay = Overlay::Dialog(Dialog::cluster(DialogKind::NodeCordon, name));
+                }
+                None => self.say(false, "select a node first"),
+            },
+            Action::NodeFail => match self.selected_node() {
+                Some(v) => {
+                    let name = v.node.node_name.clone();
+                    self.ask_fail(name);
+                }
+                None => self.say(false, "select a node first"),
+            },
+            Action::NodeRecover => match self.selected_node() {
+                Some(v) => {
+                    let name = v.node.node_name.clone();
+                    self.execute(Request::NodeRecover { name }, fx);
+                }
+                None => self.say(false, "select a node first"),
+            },
+            Action::ScaleUp | Action::ScaleDown => match self.selected_deployment() {
+                Some(r) => {
+                    let s = &r.service;
+                    let (app, service, current) =
+                        (s.application.clone(), s.service_name.clone(), s.replicas);
+                    let replicas = if a == Action::ScaleUp {
+                        current.checked_add(1)
+                    } else {
+                        current.checked_sub(1)
+                    };
+                    match replicas {
+                        Some(replicas) => self.scale(app, service, replicas, fx),
+                        None => self.say(
+                            false,
+                            format!("{app}/{service} has {current} replicas: cannot go lower"),
+                        ),
+                    }
+                }
+                None => self.say(false, "select a service first"),
+            },
+            Action::ScaleSet => match self.selected_deployment() {
+                Some(r) => {
+                    let s = &r.service;
+                    self.overlay =
+                        Overlay::Form(Form::replicas(&s.application, &s.service_name, s.replicas));
+                }
+                None => self.say(false, "select a service first"),
+            },
+            Action::PlanPreview => self.request_plan(PlanPurpose::Preview, fx),
+            Action::ApplyPlan => self.request_plan(PlanPurpose::Apply, fx),
+            Action::MetricsPrevApp | Action::MetricsNextApp => {
+                let names = self.metrics_candidates();
+                if names.is_empty() {
+                    return self.say(false, "no applications are registered");
+                }
+                let cur = self
+                    .metrics
+                    .app
+                    .as_deref()
+                    .and_then(|c| names.iter().position(|n| *n == c));
+                let n = names.len();
+                let next = match (cur, a == Action::MetricsNextApp) {
+                    (None, _) => 0,
+                    (Some(i), true) => (i + 1) % n,
+                    (Some(i), false) => (i + n - 1) % n,
+                };
+                let pick = names[next].to_string();
+                self.metrics.settled = true;
+                if self.metrics.app.as_deref() != Some(pick.as_str()) {
+                    self.metrics.app = Some(pick);
+                    self.metrics_selection_changed(fx);
+                }
+            }
+            Action::MetricsRange => {
+                self.metrics.live = (self.metrics.live + 1) % LIVE_RANGES.len();
+                self.metrics.history = None;
+                self.metrics_selection_changed(fx);
+            }
+            Action::MetricsLive if self.metrics.history.is_some() => {
+                self.metrics.history = None;
+                self.metrics_selection_changed(fx);
+            }
+            Action::MetricsHistory => {
+                let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+                let (since, until) = match self.metrics.range() {
+                    MetricsRange::History { since, until } => (fmt(since), fmt(until)),
+                    MetricsRange::Live { minutes } => (format!("{minutes}m"), String::new()),
+                };
+                self.overlay = Overlay::Form(Form::history(&since, &until));
+            }
             Action::Back => {
                 if self.view != View::Table {
                     self.view = View::Table;
@@ -779,7 +1508,7 @@ impl App {
                 }
                 self.rebuild_current();
             }
-            Action::Details if self.view == View::Table => {
+            Action::Details if self.view == View::Table && self.tab.has_rows() => {
                 if self.selected_name().is_some() {
                     self.view = View::Detail { scroll: 0 };
                     self.want_detail(fx);
@@ -800,15 +1529,8 @@ impl App {
             }
             Action::Unregister | Action::Purge => match self.selected_app_name() {
                 Some(name) => {
-                    self.overlay = Overlay::Dialog(Dialog {
-                        name,
-                        purge: a == Action::Purge,
-                        force: false,
-                        dry_run: false,
-                        typed: Input::default(),
-                        focus: DialogFocus::Cancel,
-                        error: None,
-                    });
+                    self.overlay =
+                        Overlay::Dialog(Dialog::unregister(name, a == Action::Purge, false, false));
                 }
                 None => self.say(false, "select an application first"),
             },
@@ -836,6 +1558,138 @@ impl App {
         }
     }
 
+    /// The application an agent or demo action is for: the selected row's, or the one the
+    /// Metrics tab shows.
+    pub fn target_app(&self) -> Option<String> {
+        match self.tab {
+            Tab::Metrics => self.metrics.app.clone(),
+            _ => self.selected_app_name(),
+        }
+    }
+
+    /// Start the demo pipeline of `name` (its agent first, unless it runs), or stop it.
+    fn toggle_demo(&mut self, name: String, fx: &mut Vec<Effect>) {
+        if let Some(d) = self.demos.get_mut(&name) {
+            if d.stopping {
+                return self.say(true, format!("the demo of {name} is stopping…"));
+            }
+            d.stopping = true;
+            fx.push(Effect::StopDemo(name.clone()));
+            return self.say(true, format!("stopping the demo of {name}…"));
+        }
+        if self.pending_demo.as_deref() == Some(name.as_str()) {
+            self.pending_demo = None;
+            return self.say(true, format!("the demo of {name} will not start"));
+        }
+        let running = self
+            .agent_of(&name)
+            .is_some_and(|a| a.state == AgentState::Running);
+        if running {
+            self.start_demo(name, fx);
+        } else {
+            // The reports need a consumer: start the agent, then the demo (on success).
+            self.pending_demo = Some(name.clone());
+            self.execute(
+                Request::AgentStart {
+                    name,
+                    config: None,
+                    dry_run: false,
+                },
+                fx,
+            );
+        }
+    }
+
+    fn start_demo(&mut self, name: String, fx: &mut Vec<Effect>) {
+        self.demos.insert(
+            name.clone(),
+            DemoState {
+                rate: DEMO_RATE,
+                published: 0,
+                failed: 0,
+                stopping: false,
+                last_error: None,
+            },
+        );
+        self.say(
+            true,
+            format!("demo of {name} started ({DEMO_RATE} reports/s); D stops it"),
+        );
+        fx.push(Effect::StartDemo {
+            name,
+            rate: DEMO_RATE,
+        });
+    }
+
+    /// Set a service's replicas (`+`, `-`, the replica form, `:scale`): the request of
+    /// `rohe scale APP SERVICE N`, which refuses what fits on no node.
+    fn scale(&mut self, app: String, service: String, replicas: u32, fx: &mut Vec<Effect>) {
+        self.execute(
+            Request::Scale {
+                app,
+                service,
+                replicas,
+                force: false,
+                dry_run: false,
+            },
+            fx,
+        );
+    }
+
+    /// Ask before failing a node: its instances stop and are re-placed.
+    fn ask_fail(&mut self, name: String) {
+        let simulated = self.nodes.data.as_ref().map(|d| d.simulated);
+        if simulated == Some(false) {
+            return self.say(
+                false,
+                format!("cannot fail node {name}: only the simulated cluster can fail a node"),
+            );
+        }
+        self.overlay = Overlay::Dialog(Dialog::cluster(DialogKind::NodeFail, name));
+    }
+
+    /// Preview the reconciliation (`rohe plan`), to show it or to confirm applying it.
+    fn request_plan(&mut self, purpose: PlanPurpose, fx: &mut Vec<Effect>) {
+        if purpose == PlanPurpose::Apply && self.readonly {
+            return self.say(false, "apply is refused: rohe runs read-only");
+        }
+        if self.plan_in_flight.is_some() {
+            // The one in flight answers for what is asked now.
+            self.plan_in_flight = Some(purpose);
+            return;
+        }
+        self.plan_in_flight = Some(purpose);
+        self.say(true, "planning…");
+        fx.push(Effect::LoadPlan(purpose));
+    }
+
+    fn on_plan(
+        &mut self,
+        purpose: PlanPurpose,
+        result: Result<Box<crate::ops::CycleReport>, String>,
+    ) {
+        let purpose = self.plan_in_flight.take().unwrap_or(purpose);
+        let report = match result {
+            Ok(r) => r,
+            Err(e) => return self.say(false, format!("plan failed: {e}")),
+        };
+        let lines = plan_lines(&report);
+        let summary = report.summary();
+        match purpose {
+            PlanPurpose::Preview => {
+                self.say(true, summary);
+                self.show_text("plan (rohe plan): esc closes".into(), &lines.join("\n"));
+            }
+            PlanPurpose::Apply => {
+                self.say(true, summary.clone());
+                self.overlay = Overlay::Dialog(Dialog::cluster(
+                    DialogKind::Apply { summary, lines },
+                    String::new(),
+                ));
+            }
+        }
+    }
+
     /// Name of the selected row's application (Applications or Agents tab).
     pub fn selected_app_name(&self) -> Option<String> {
         match self.tab {
@@ -846,7 +1700,13 @@ impl App {
     }
 
     fn selected_name(&self) -> Option<String> {
-        self.selected_app_name()
+        match self.tab {
+            Tab::Nodes => self.selected_node().map(|v| v.node.node_name.clone()),
+            Tab::Deployments => self
+                .selected_deployment()
+                .map(|r| format!("{}/{}", r.service.application, r.service.service_name)),
+            _ => self.selected_app_name(),
+        }
     }
 
     fn selected_id(&self) -> Option<(&'static str, String)> {
@@ -854,9 +1714,15 @@ impl App {
             Tab::Applications => self
                 .selected_app()
                 .map(|a| ("app_id", a.app_id.to_string())),
-            Tab::Agents => self
-                .selected_agent()
-                .map(|a| ("app_id", a.app_id.to_string())),
+            Tab::Agents => {
+                let name = &self.selected_agent()?.application_name;
+                self.apps
+                    .data
+                    .as_ref()?
+                    .iter()
+                    .find(|a| a.application_name == *name)
+                    .map(|a| ("app_id", a.app_id.to_string()))
+            }
             _ => None,
         }
     }
@@ -890,7 +1756,30 @@ impl App {
                 ),
                 None => return self.say(false, "nothing selected"),
             },
-            _ => return self.say(false, "nothing selected"),
+            Tab::Metrics => match self.metrics.current() {
+                Some(v) => (
+                    format!("metrics of {} (YAML)", v.application_name),
+                    crate::yaml::to_string(v),
+                ),
+                None => return self.say(false, "nothing selected"),
+            },
+            Tab::Nodes => match self.selected_node() {
+                Some(v) => (
+                    format!("node {} (YAML)", v.node.node_name),
+                    crate::yaml::to_string(v),
+                ),
+                None => return self.say(false, "nothing selected"),
+            },
+            Tab::Deployments => match self.selected_deployment() {
+                Some(r) => (
+                    format!(
+                        "{}/{} (YAML)",
+                        r.service.application, r.service.service_name
+                    ),
+                    crate::yaml::to_string(&r.service),
+                ),
+                None => return self.say(false, "nothing selected"),
+            },
         };
         match text {
             Ok(t) => self.show_text(title, &t),
@@ -937,8 +1826,66 @@ impl App {
         match self.tab {
             Tab::Applications => self.rebuild_apps(),
             Tab::Agents => self.rebuild_agents(),
-            _ => {}
+            Tab::Nodes => self.rebuild_nodes(),
+            Tab::Deployments => self.rebuild_deployments(),
+            Tab::Metrics => self.rebuild_metrics(),
         }
+    }
+
+    /// Nodes in inventory order (the order placement visits them), filtered.
+    fn rebuild_nodes(&mut self) {
+        let keep = self.selected_node().map(|v| v.node.node_name.clone());
+        let Some(data) = self.nodes.data.as_ref() else {
+            return;
+        };
+        let l = &mut self.nodes_list;
+        let f = l.filter.to_lowercase();
+        let rows: Vec<usize> = (0..data.nodes.len())
+            .filter(|&i| {
+                let v = &data.nodes[i];
+                f.is_empty()
+                    || v.node.node_name.to_lowercase().contains(&f)
+                    || super::tabs::nodes::status(v, data.simulated)
+                        .to_lowercase()
+                        .contains(&f)
+                    || v.instances.iter().any(|(a, s, _)| {
+                        a.to_lowercase().contains(&f) || s.to_lowercase().contains(&f)
+                    })
+            })
+            .collect();
+        l.selected = keep
+            .and_then(|n| rows.iter().position(|&i| data.nodes[i].node.node_name == n))
+            .unwrap_or(l.selected)
+            .min(rows.len().saturating_sub(1));
+        l.rows = rows;
+    }
+
+    /// Services in the state's order (by application as added), filtered.
+    fn rebuild_deployments(&mut self) {
+        let key = |r: &DeploymentRow| (r.service.application.clone(), r.service.service_id.clone());
+        let keep = self.selected_deployment().map(key);
+        let Some(data) = self.deployments.data.as_ref() else {
+            return;
+        };
+        let l = &mut self.deployments_list;
+        let f = l.filter.to_lowercase();
+        let rows: Vec<usize> = (0..data.len())
+            .filter(|&i| {
+                let s = &data[i].service;
+                f.is_empty()
+                    || s.application.to_lowercase().contains(&f)
+                    || s.service_name.to_lowercase().contains(&f)
+                    || s.status.to_lowercase().contains(&f)
+                    || s.placement
+                        .iter()
+                        .any(|(n, _)| n.to_lowercase().contains(&f))
+            })
+            .collect();
+        l.selected = keep
+            .and_then(|k| rows.iter().position(|&i| key(&data[i]) == k))
+            .unwrap_or(l.selected)
+            .min(rows.len().saturating_sub(1));
+        l.rows = rows;
     }
 
     fn rebuild_apps(&mut self) {
@@ -999,16 +1946,21 @@ impl App {
                     || a.application_name.to_lowercase().contains(&f)
                     || a.runtime.to_lowercase().contains(&f)
                     || a.handle.to_lowercase().contains(&f)
-                    || format!("{:?}", a.state).to_lowercase().contains(&f)
+                    || super::tabs::agents::state_label(a)
+                        .to_lowercase()
+                        .contains(&f)
             })
             .collect();
         let key = l.sort;
+        let health = |a: &AgentStatus| a.health.clone().unwrap_or_default();
         rows.sort_by(|&a, &b| {
             let (x, y) = (&agents[a], &agents[b]);
             let o = match key {
-                1 => format!("{:?}", x.state).cmp(&format!("{:?}", y.state)),
-                2 => x.runtime.cmp(&y.runtime),
-                3 => x.updated_at.cmp(&y.updated_at),
+                1 => super::tabs::agents::state_label(x).cmp(&super::tabs::agents::state_label(y)),
+                2 => health(x).rate_per_s.total_cmp(&health(y).rate_per_s),
+                3 => health(x).stored.cmp(&health(y).stored),
+                4 => health(x).queue_depth.cmp(&health(y).queue_depth),
+                5 => x.updated_at.cmp(&y.updated_at),
                 _ => std::cmp::Ordering::Equal,
             };
             o.then_with(|| x.application_name.cmp(&y.application_name))
@@ -1059,7 +2011,7 @@ impl App {
                 matches!(
                     d.context,
                     Context::Global | Context::Navigation | Context::Table
-                )
+                ) || Some(d.context) == self.tab.context()
             })
             .filter(|d| d.action != Action::Palette && self.allowed(d.action))
             .filter(|d| {
@@ -1184,6 +2136,57 @@ impl App {
             Command::Refresh => self.run_action(Action::Refresh, fx),
             Command::Tab(t) => self.switch_tab(t, fx),
             Command::App(c) => self.run_app_command(c, fx),
+            Command::Node(c) => self.run_node_command(c, fx),
+            Command::Plan => {
+                self.switch_tab(Tab::Deployments, fx);
+                self.request_plan(PlanPurpose::Preview, fx);
+            }
+            Command::Apply => {
+                self.switch_tab(Tab::Deployments, fx);
+                self.request_plan(PlanPurpose::Apply, fx);
+            }
+            Command::Scale {
+                app,
+                service,
+                replicas,
+            } => {
+                if self.readonly {
+                    return self.say(false, "scale is refused: rohe runs read-only");
+                }
+                self.switch_tab(Tab::Deployments, fx);
+                self.scale(app, service, replicas, fx);
+            }
+        }
+    }
+
+    /// `:node cordon|uncordon|fail|recover NAME`: the requests of `rohe node ...`. Failing a
+    /// node asks first, as `F` does.
+    fn run_node_command(&mut self, c: command::NodeCmd, fx: &mut Vec<Effect>) {
+        if self.readonly {
+            return self.say(false, "node changes are refused: rohe runs read-only");
+        }
+        self.switch_tab(Tab::Nodes, fx);
+        match c {
+            command::NodeCmd::Cordon { node } => self.execute(
+                Request::NodeCordon {
+                    name: node,
+                    cordoned: true,
+                    dry_run: false,
+                },
+                fx,
+            ),
+            command::NodeCmd::Uncordon { node } => self.execute(
+                Request::NodeCordon {
+                    name: node,
+                    cordoned: false,
+                    dry_run: false,
+                },
+                fx,
+            ),
+            command::NodeCmd::Fail { node } => self.ask_fail(node),
+            command::NodeCmd::Recover { node } => {
+                self.execute(Request::NodeRecover { name: node }, fx)
+            }
         }
     }
 
@@ -1244,15 +2247,7 @@ impl App {
                 if yes || dry_run {
                     self.execute(req, fx);
                 } else {
-                    self.overlay = Overlay::Dialog(Dialog {
-                        name,
-                        purge,
-                        force,
-                        dry_run,
-                        typed: Input::default(),
-                        focus: DialogFocus::Cancel,
-                        error: None,
-                    });
+                    self.overlay = Overlay::Dialog(Dialog::unregister(name, purge, force, dry_run));
                 }
             }
             AppCommand::QoaConfig {
@@ -1294,7 +2289,11 @@ impl App {
     fn on_form_key(&mut self, mut f: Form, key: Key, k: KeyEvent, fx: &mut Vec<Effect>) {
         match self.keymap.action(Layer::Form, key) {
             Some(Action::FormCancel) => return,
-            Some(Action::FormSubmit) => self.submit_form(&mut f, fx),
+            Some(Action::FormSubmit) => {
+                if self.submit_form(&mut f, fx) {
+                    return;
+                }
+            }
             Some(Action::FormNext) => {
                 let field = &f.fields[f.focus];
                 if field.is_path() && !field.value().is_empty() && field.ok.is_none() {
@@ -1336,17 +2335,83 @@ impl App {
         }
     }
 
-    fn submit_form(&mut self, f: &mut Form, fx: &mut Vec<Effect>) {
+    /// Submit the form; true when it is done with (closed, or replaced by a dialog).
+    fn submit_form(&mut self, f: &mut Form, fx: &mut Vec<Effect>) -> bool {
         f.error = None;
         for i in 0..f.fields.len() {
             f.validate_field(i);
         }
         match f.kind.clone() {
+            FormKind::Replicas { app, service } => match parse_replicas(f.fields[0].value()) {
+                Ok(n) => {
+                    self.scale(app, service, n, fx);
+                    f.submitting = true;
+                }
+                Err(e) => {
+                    f.fields[0].error = Some(e);
+                    return false;
+                }
+            },
+            FormKind::AgentConfig { app } => {
+                let file = f.fields[0].value().trim().to_string();
+                if file.is_empty() {
+                    f.fields[0].error = Some("give a stream config file".into());
+                    return false;
+                }
+                let file = PathBuf::from(file);
+                // A running agent restarts with the new config: its data flow stops for a
+                // moment, so ask first.
+                if self.agent_of(&app).is_some_and(|a| a.state.is_active()) {
+                    self.overlay =
+                        Overlay::Dialog(Dialog::agent(DialogKind::AgentConfigure { file }, app));
+                    return true;
+                }
+                self.execute(
+                    Request::AgentConfigure {
+                        name: app,
+                        file,
+                        dry_run: false,
+                    },
+                    fx,
+                );
+                f.submitting = true;
+            }
+            FormKind::History => {
+                if f.fields.iter().any(|x| x.error.is_some()) {
+                    return false;
+                }
+                let value = |i: usize| f.fields[i].value().trim().to_string();
+                let (since, until) = (value(0), value(1));
+                if since.is_empty() {
+                    f.fields[0].error = Some("required".into());
+                    return false;
+                }
+                let (Ok(since), until) = (
+                    crate::cli::parse_since(&since),
+                    if until.is_empty() {
+                        Ok(self.wall)
+                    } else {
+                        crate::cli::parse_since(&until)
+                    },
+                ) else {
+                    return false; // validate_field has explained it
+                };
+                let Ok(until) = until else {
+                    return false;
+                };
+                if since >= until {
+                    f.error = Some("the range is empty: since must come before until".into());
+                    return false;
+                }
+                self.metrics.history = Some((since, until));
+                self.metrics_selection_changed(fx);
+                return true;
+            }
             FormKind::Export { app } => {
                 let dir = f.fields[0].value().trim().to_string();
                 if dir.is_empty() {
                     f.fields[0].error = Some("give a directory".into());
-                    return;
+                    return false;
                 }
                 self.execute(
                     Request::ExportQoaConfig {
@@ -1376,7 +2441,7 @@ impl App {
                         "give either a description file, or name, run_id and user_id; not both"
                             .into(),
                     );
-                    return;
+                    return false;
                 }
                 if !file.is_empty() {
                     f.submitting = true;
@@ -1384,14 +2449,14 @@ impl App {
                         path: PathBuf::from(file),
                         purpose: SpecPurpose::FormSubmit,
                     });
-                    return;
+                    return false;
                 }
                 if !by_fields {
                     if let Some(x) = f.field_mut(FieldId::File) {
                         x.error =
                             Some("give a description file, or fill in the fields below".into());
                     }
-                    return;
+                    return false;
                 }
                 for (id, v) in [
                     (FieldId::Name, &name),
@@ -1405,7 +2470,7 @@ impl App {
                     }
                 }
                 if f.fields.iter().any(|x| x.error.is_some()) {
-                    return;
+                    return false;
                 }
                 let spec = ApplicationSpec {
                     application_name: name,
@@ -1416,7 +2481,7 @@ impl App {
                 };
                 if let Err(e) = spec.validate() {
                     f.error = Some(e.to_string());
-                    return;
+                    return false;
                 }
                 f.submitting = true;
                 self.execute(
@@ -1429,6 +2494,7 @@ impl App {
                 );
             }
         }
+        false
     }
 
     fn on_spec(
@@ -1609,12 +2675,42 @@ impl App {
         {
             self.select_after_load = None;
         }
+        // The demo waiting for its agent starts once the agent runs.
+        if action == "agent.start"
+            && let Some(name) = self.pending_demo.take()
+        {
+            match &result {
+                Ok(Response::Agent(o)) if o.application_name == name => self.start_demo(name, fx),
+                Ok(_) => self.pending_demo = Some(name),
+                Err(_) => {
+                    if let Some(o) = &self.last {
+                        let text = format!("{}; the demo of {name} did not start", o.text);
+                        self.say(false, text);
+                    }
+                }
+            }
+        }
+        if let Ok(Response::Orchestration(_)) = &result {
+            // Placement changed: both cluster tabs are stale; reload the visible one now.
+            self.nodes.next_due = None;
+            self.deployments.next_due = None;
+            match self.tab {
+                Tab::Nodes => fx.extend(self.nodes.request().then_some(Effect::LoadNodes)),
+                Tab::Deployments => fx.extend(
+                    self.deployments
+                        .request()
+                        .then_some(Effect::LoadDeployments),
+                ),
+                _ => {}
+            }
+            return;
+        }
         if result.is_ok() && !matches!(result, Ok(Response::Exported(_))) {
             self.detail = None;
-            if self.apps.request() {
+            if !matches!(result, Ok(Response::Agent(_))) && self.apps.request() {
                 fx.push(Effect::LoadApps);
             }
-            if self.tab == Tab::Agents && self.agents.request() {
+            if matches!(self.tab, Tab::Agents | Tab::Metrics) && self.agents.request() {
                 fx.push(Effect::LoadAgents);
             }
         } else if result.is_err() {
@@ -1648,15 +2744,7 @@ impl App {
                             terminal_safe(&d.name)
                         ));
                     } else {
-                        self.execute(
-                            Request::UnregisterApp {
-                                name: d.name,
-                                purge: d.purge,
-                                force: d.force,
-                                dry_run: d.dry_run,
-                            },
-                            fx,
-                        );
+                        self.execute(d.request(), fx);
                         return;
                     }
                 }
@@ -1671,6 +2759,32 @@ impl App {
         }
         self.overlay = Overlay::Dialog(d);
     }
+}
+
+/// A replica count typed by the user: a whole number, 0 or more.
+pub fn parse_replicas(v: &str) -> Result<u32, String> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Err("required: a whole number of replicas".into());
+    }
+    v.parse::<u32>().map_err(|_| {
+        format!(
+            "{:?} is not a number: give a whole number, 0 or more",
+            terminal_safe(v)
+        )
+    })
+}
+
+/// A plan as the CLI prints it (`rohe plan`), one line per change.
+pub fn plan_lines(report: &crate::ops::CycleReport) -> Vec<String> {
+    let mut buf = Vec::new();
+    if crate::cli::orchestration::write_cycle(&mut buf, report).is_err() {
+        return vec![report.summary()];
+    }
+    String::from_utf8_lossy(&buf)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 fn app_matches(a: &AppSummary, f: &str) -> bool {

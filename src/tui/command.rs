@@ -1,7 +1,9 @@
 //! The `:` command line. It parses the CLI's own `app` commands (the same clap definitions as
 //! `rohe app ...`), so `:app unregister cctvs --purge` means exactly what the headless command
-//! means, plus a few console commands (`:q`, `:help`, tab names). Completion is derived from
-//! the same clap definitions.
+//! means, the orchestration commands of the Nodes and Deployments tabs (`:node cordon NAME`,
+//! `:plan`, `:apply`, `:scale APP SERVICE N`: the requests of `rohe node|plan|apply|scale`),
+//! plus a few console commands (`:q`, `:help`, tab names). Completion is derived from the same
+//! clap definitions.
 
 use super::app::Tab;
 use crate::cli::AppCommand;
@@ -26,6 +28,19 @@ enum Cmd {
     /// Applications: register, list, show, unregister, qoa-config (as `rohe app`)
     #[command(subcommand)]
     App(AppCommand),
+    /// Nodes: cordon, uncordon, fail, recover (as `rohe node`)
+    #[command(subcommand)]
+    Node(NodeCmd),
+    /// Preview what a reconciliation would start and stop where (as `rohe plan`)
+    Plan,
+    /// Reconcile the cluster, after confirming the plan (as `rohe apply`)
+    Apply,
+    /// Set a service's replicas (as `rohe scale APP SERVICE N`)
+    Scale {
+        app: String,
+        service: String,
+        replicas: u32,
+    },
     /// Quit rohe
     #[command(name = "q", visible_alias = "quit", alias = "q!")]
     Quit,
@@ -46,6 +61,19 @@ enum Cmd {
     Metrics,
 }
 
+/// `:node ...`: the node requests the Nodes tab's keys make.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum NodeCmd {
+    /// Keep a node out of placement (what runs there stays)
+    Cordon { node: String },
+    /// Let a cordoned node take instances again
+    Uncordon { node: String },
+    /// Simulated cluster only: the node stops, its instances are re-placed (asks first)
+    Fail { node: String },
+    /// Simulated cluster only: a failed node is ready again
+    Recover { node: String },
+}
+
 /// What a command line asks for.
 #[derive(Debug)]
 pub enum Command {
@@ -54,6 +82,14 @@ pub enum Command {
     Refresh,
     Tab(Tab),
     App(AppCommand),
+    Node(NodeCmd),
+    Plan,
+    Apply,
+    Scale {
+        app: String,
+        service: String,
+        replicas: u32,
+    },
 }
 
 /// Split a command line into words: whitespace separates, `'...'` and `"..."` quote, `\`
@@ -129,6 +165,18 @@ pub fn parse(line: &str) -> Result<Command, String> {
     let parsed = Line::try_parse_from(&words).map_err(|e| first_line(&e.render().to_string()))?;
     Ok(match parsed.command {
         Cmd::App(c) => Command::App(c),
+        Cmd::Node(c) => Command::Node(c),
+        Cmd::Plan => Command::Plan,
+        Cmd::Apply => Command::Apply,
+        Cmd::Scale {
+            app,
+            service,
+            replicas,
+        } => Command::Scale {
+            app,
+            service,
+            replicas,
+        },
         Cmd::Quit => Command::Quit,
         Cmd::Help => Command::Help,
         Cmd::Refresh => Command::Refresh,
@@ -331,11 +379,53 @@ mod tests {
     }
 
     #[test]
+    fn orchestration_commands_parse() {
+        match parse("node cordon edge-1").unwrap() {
+            Command::Node(NodeCmd::Cordon { node }) => assert_eq!(node, "edge-1"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse("node uncordon e").unwrap(),
+            Command::Node(NodeCmd::Uncordon { .. })
+        ));
+        assert!(matches!(
+            parse("node fail e").unwrap(),
+            Command::Node(NodeCmd::Fail { .. })
+        ));
+        assert!(matches!(
+            parse("node recover e").unwrap(),
+            Command::Node(NodeCmd::Recover { .. })
+        ));
+        assert!(matches!(parse("plan").unwrap(), Command::Plan));
+        assert!(matches!(parse("apply").unwrap(), Command::Apply));
+        match parse("scale cctvs image_ingestion 3").unwrap() {
+            Command::Scale {
+                app,
+                service,
+                replicas,
+            } => assert_eq!(
+                (app.as_str(), service.as_str(), replicas),
+                ("cctvs", "image_ingestion", 3)
+            ),
+            other => panic!("{other:?}"),
+        }
+        let e = parse("scale cctvs image_ingestion many").unwrap_err();
+        assert!(e.contains("many"), "{e}");
+        assert!(parse("scale cctvs image_ingestion -1").is_err());
+        assert!(parse("node cordon").is_err());
+        assert!(parse("node frobnicate x").is_err());
+    }
+
+    #[test]
     fn completion_follows_the_clap_definitions() {
         assert_eq!(
             complete("ap", &[]),
-            Completion::Words(vec!["app".into(), "applications".into()])
+            Completion::Words(vec!["app".into(), "applications".into(), "apply".into()])
         );
+        let Completion::Words(w) = complete("node ", &[]) else {
+            panic!()
+        };
+        assert_eq!(w, ["cordon", "fail", "recover", "uncordon"]);
         let Completion::Words(w) = complete("app ", &[]) else {
             panic!()
         };

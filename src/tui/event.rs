@@ -5,8 +5,11 @@
 //! data, so tests can assert exactly which `ops::Request` a key sequence produces.
 
 use crate::domain::app::{AppSummary, ApplicationSpec};
-use crate::ops::{AppDetail, Request, Response};
-use crate::ports::AgentRecord;
+use crate::ops::demo::DemoStats;
+use crate::ops::metrics::MetricsView;
+use crate::ops::orchestration::CycleReport;
+use crate::ops::{AgentStatus, AppDetail, Request, Response};
+use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,7 +27,40 @@ pub enum Event {
     Tick(Instant),
     /// The application list: summaries (the detail of one is loaded on its own).
     AppsLoaded(Result<Vec<AppSummary>, String>),
-    AgentsLoaded(Result<Vec<AgentRecord>, String>),
+    /// Every agent with its real state and health (`Ops::agent_status`).
+    AgentsLoaded(Result<Vec<AgentStatus>, String>),
+    /// What finding the agents again at start changed (`Ops::adopt_agents`).
+    AgentsAdopted(Result<Vec<String>, String>),
+    /// An agent's last log lines.
+    AgentLogs {
+        name: String,
+        result: Result<Vec<String>, String>,
+    },
+    /// The inventory's nodes with the cluster's readiness (the Nodes tab).
+    NodesLoaded(Result<super::tabs::nodes::NodesData, String>),
+    /// Every service with its placement and pods (the Deployments tab).
+    DeploymentsLoaded(Result<Vec<super::tabs::deployments::DeploymentRow>, String>),
+    /// A reconciliation previewed (`rohe plan`), to show or to confirm before applying.
+    PlanLoaded {
+        purpose: PlanPurpose,
+        result: Result<Box<CycleReport>, String>,
+    },
+    /// A metrics summary for the Metrics tab.
+    MetricsLoaded {
+        name: String,
+        range: MetricsRange,
+        result: Result<Box<MetricsView>, String>,
+    },
+    /// The demo pipeline of an application published more (about once a second).
+    DemoProgress {
+        name: String,
+        stats: DemoStats,
+    },
+    /// The demo pipeline of an application ended (stopped, or failed).
+    DemoFinished {
+        name: String,
+        result: Result<DemoStats, String>,
+    },
     DetailLoaded {
         name: String,
         result: Result<Box<AppDetail>, String>,
@@ -55,6 +91,15 @@ pub enum Event {
     Shutdown(&'static str),
 }
 
+/// Why a plan is previewed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanPurpose {
+    /// Show it (`p`, `:plan`).
+    Preview,
+    /// Ask to apply it, showing what it does (`A`, `:apply`).
+    Apply,
+}
+
 /// Why a description file is being read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpecPurpose {
@@ -74,10 +119,44 @@ pub enum CompletionTarget {
     CommandLine,
 }
 
+/// The time range of a metrics query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsRange {
+    /// The last `minutes` up to now, refreshed (the range moves with the clock).
+    Live { minutes: u32 },
+    /// A fixed range: the view is frozen on it.
+    History {
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    },
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     LoadApps,
+    /// `Ops::agent_status(None)`.
     LoadAgents,
+    /// `Ops::adopt_agents()`, once at start.
+    AdoptAgents,
+    /// `Ops::agent_logs(name, 200)`.
+    LoadAgentLogs(String),
+    /// `Ops::nodes_view` with the cluster's kind.
+    LoadNodes,
+    /// `Ops::services_view(None)` with the cluster's pods of each service.
+    LoadDeployments,
+    /// `Request::Apply { dry_run: true }` through `Ops::execute`, as `rohe plan` does.
+    LoadPlan(PlanPurpose),
+    /// `Ops::metrics_view` of one application over a range.
+    LoadMetrics {
+        name: String,
+        range: MetricsRange,
+    },
+    /// Run the demo pipeline of an application inside this process (one per application).
+    StartDemo {
+        name: String,
+        rate: f64,
+    },
+    StopDemo(String),
     LoadDetail(String),
     LoadSpec {
         path: PathBuf,

@@ -7,7 +7,12 @@
 //!
 //! Users override keys in `$XDG_CONFIG_HOME/rohe/keymap.yaml` or `--keymap FILE`, in the same
 //! format as `keymaps/default.yaml`; only the listed actions change. A key used twice among
-//! the contexts that are active together is an error naming both actions.
+//! the contexts that are active together is an error naming both actions. The tab contexts
+//! (`applications`, `agents`, `nodes`, `deployments`, `metrics`) are active only on their
+//! tab, on top of global, navigation and table: `e` may export on one tab and edit an
+//! agent's config on another. No tab may reuse a key of global or navigation; a tab may take
+//! over a key of the table context on its own tab (the Nodes tab's `c` cordons where the
+//! application tabs' `c` copies an app_id), and the tab's action wins there.
 
 use crate::error::{Error, Result};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -23,8 +28,19 @@ pub enum Context {
     Global,
     /// Moving in tables, detail views, text views and the help overlay.
     Navigation,
-    /// Acting on the selected row (also from its detail view).
+    /// Acting on the selected row (also from its detail view), or on the Metrics tab's
+    /// application.
     Table,
+    /// The Applications tab only.
+    Applications,
+    /// The Agents tab only.
+    Agents,
+    /// The Nodes tab only.
+    Nodes,
+    /// The Deployments tab only.
+    Deployments,
+    /// The Metrics tab only.
+    Metrics,
     /// Confirmation dialogs.
     Dialog,
     /// Forms (register, export).
@@ -34,10 +50,15 @@ pub enum Context {
 }
 
 impl Context {
-    pub const ALL: [Context; 6] = [
+    pub const ALL: [Context; 11] = [
         Context::Global,
         Context::Navigation,
         Context::Table,
+        Context::Applications,
+        Context::Agents,
+        Context::Nodes,
+        Context::Deployments,
+        Context::Metrics,
         Context::Dialog,
         Context::Form,
         Context::Prompt,
@@ -47,6 +68,11 @@ impl Context {
             Context::Global => "global",
             Context::Navigation => "navigation",
             Context::Table => "table",
+            Context::Applications => "applications",
+            Context::Agents => "agents",
+            Context::Nodes => "nodes",
+            Context::Deployments => "deployments",
+            Context::Metrics => "metrics",
             Context::Dialog => "dialog",
             Context::Form => "form",
             Context::Prompt => "prompt",
@@ -58,6 +84,11 @@ impl Context {
     pub fn layer(self) -> Layer {
         match self {
             Context::Global | Context::Navigation | Context::Table => Layer::Main,
+            Context::Applications => Layer::Applications,
+            Context::Agents => Layer::Agents,
+            Context::Nodes => Layer::Nodes,
+            Context::Deployments => Layer::Deployments,
+            Context::Metrics => Layer::Metrics,
             Context::Dialog => Layer::Dialog,
             Context::Form => Layer::Form,
             Context::Prompt => Layer::Prompt,
@@ -65,10 +96,17 @@ impl Context {
     }
 }
 
-/// Contexts that are active together; a key must be unique within a layer.
+/// Contexts that are active together; a key must be unique within a layer. A tab's layer is
+/// active together with [`Layer::Main`], so its keys must not be used there either, except
+/// keys of the table context, which the tab takes over on its own tab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Layer {
     Main,
+    Applications,
+    Agents,
+    Nodes,
+    Deployments,
+    Metrics,
     Dialog,
     Form,
     Prompt,
@@ -77,7 +115,18 @@ pub enum Layer {
 impl Layer {
     /// Layers in which printable characters are typed into a text field.
     fn takes_text(self) -> bool {
-        !matches!(self, Layer::Main)
+        matches!(self, Layer::Dialog | Layer::Form | Layer::Prompt)
+    }
+    /// The layers of one tab, active on top of the main layer.
+    fn is_tab(self) -> bool {
+        matches!(
+            self,
+            Layer::Applications
+                | Layer::Agents
+                | Layer::Nodes
+                | Layer::Deployments
+                | Layer::Metrics
+        )
     }
 }
 
@@ -112,6 +161,25 @@ pub enum Action {
     Unregister,
     Purge,
     Export,
+    AgentStart,
+    Demo,
+    AgentStop,
+    AgentRestart,
+    AgentLogs,
+    AgentConfig,
+    NodeCordon,
+    NodeFail,
+    NodeRecover,
+    ScaleUp,
+    ScaleDown,
+    ScaleSet,
+    PlanPreview,
+    ApplyPlan,
+    MetricsPrevApp,
+    MetricsNextApp,
+    MetricsRange,
+    MetricsHistory,
+    MetricsLive,
     DialogNext,
     DialogPrev,
     DialogConfirm,
@@ -294,32 +362,165 @@ pub const REGISTRY: &[ActionDef] = &[
         "Copy the selected app_id to the clipboard (OSC 52)",
     ),
     mutating(def(
+        A::AgentStart,
+        "agent_start",
+        C::Table,
+        &["s"],
+        "Start the application's observation agent",
+    )),
+    mutating(def(
+        A::Demo,
+        "demo",
+        C::Table,
+        &["D"],
+        "Start or stop the demo pipeline (10 reports/s; starts the agent first)",
+    )),
+    mutating(def(
         A::Register,
         "register",
-        C::Table,
+        C::Applications,
         &["a"],
         "Register an application (form)",
     )),
     mutating(def(
         A::Unregister,
         "unregister",
-        C::Table,
+        C::Applications,
         &["d"],
         "Unregister the selected application (asks first)",
     )),
     mutating(def(
         A::Purge,
         "purge",
-        C::Table,
-        &["D"],
+        C::Applications,
+        &["P"],
         "Unregister and purge its stored metrics (type the name)",
     )),
     def(
         A::Export,
         "export",
-        C::Table,
+        C::Applications,
         &["e"],
         "Export the selected application's QoA4ML configs to a directory",
+    ),
+    mutating(def(
+        A::AgentStop,
+        "agent_stop",
+        C::Agents,
+        &["x"],
+        "Stop the selected agent (asks first: data stops flowing)",
+    )),
+    mutating(def(
+        A::AgentRestart,
+        "agent_restart",
+        C::Agents,
+        &["r"],
+        "Restart the selected agent with its stored config (asks first)",
+    )),
+    def(
+        A::AgentLogs,
+        "agent_logs",
+        C::Agents,
+        &["l"],
+        "Show the selected agent's last 200 log lines",
+    ),
+    mutating(def(
+        A::AgentConfig,
+        "agent_config",
+        C::Agents,
+        &["e"],
+        "Replace the selected agent's stream config from a file",
+    )),
+    mutating(def(
+        A::NodeCordon,
+        "node_cordon",
+        C::Nodes,
+        &["c"],
+        "Cordon the selected node (asks first) or uncordon it",
+    )),
+    mutating(def(
+        A::NodeFail,
+        "node_fail",
+        C::Nodes,
+        &["F"],
+        "Simulated cluster: fail the selected node (asks first; its services are re-placed)",
+    )),
+    mutating(def(
+        A::NodeRecover,
+        "node_recover",
+        C::Nodes,
+        &["R"],
+        "Simulated cluster: the selected failed node is ready again",
+    )),
+    mutating(def(
+        A::ScaleUp,
+        "scale_up",
+        C::Deployments,
+        &["+"],
+        "One more replica of the selected service (refused when nothing fits)",
+    )),
+    mutating(def(
+        A::ScaleDown,
+        "scale_down",
+        C::Deployments,
+        &["-"],
+        "One replica fewer of the selected service",
+    )),
+    mutating(def(
+        A::ScaleSet,
+        "scale_set",
+        C::Deployments,
+        &["s"],
+        "Set the selected service's replicas (form)",
+    )),
+    def(
+        A::PlanPreview,
+        "plan",
+        C::Deployments,
+        &["p"],
+        "Plan: what a reconciliation would start and stop where, and why",
+    ),
+    mutating(def(
+        A::ApplyPlan,
+        "apply",
+        C::Deployments,
+        &["A"],
+        "Apply: reconcile the cluster with the plan (asks first, showing it)",
+    )),
+    def(
+        A::MetricsPrevApp,
+        "metrics_prev_app",
+        C::Metrics,
+        &["left", "["],
+        "Previous application",
+    ),
+    def(
+        A::MetricsNextApp,
+        "metrics_next_app",
+        C::Metrics,
+        &["right", "]"],
+        "Next application",
+    ),
+    def(
+        A::MetricsRange,
+        "metrics_range",
+        C::Metrics,
+        &["t"],
+        "Live range: the last 1, 5, 15 or 60 minutes (cycles)",
+    ),
+    def(
+        A::MetricsHistory,
+        "metrics_history",
+        C::Metrics,
+        &["h"],
+        "History: show a fixed time range (since/until)",
+    ),
+    def(
+        A::MetricsLive,
+        "metrics_live",
+        C::Metrics,
+        &["L"],
+        "Back to live metrics",
     ),
     def(
         A::DialogNext,
@@ -781,7 +982,8 @@ impl Keymap {
             .file(source)
             .hint(
                 "a key may be used once among contexts active together \
-                 (global, navigation and table share the screen)",
+                 (global, navigation and table share the screen; each tab's context \
+                 adds to them and may take over a table key on its tab)",
             ));
         }
         Ok(Keymap {
@@ -839,6 +1041,13 @@ impl Keymap {
         self.lookup.get(&(layer, key)).copied()
     }
 
+    /// The action a key press means outside overlays: the visible tab's own keys (`tab`, a
+    /// tab layer) first, then the keys active everywhere.
+    pub fn screen_action(&self, tab: Option<Layer>, key: Key) -> Option<Action> {
+        tab.and_then(|l| self.action(l, key))
+            .or_else(|| self.action(Layer::Main, key))
+    }
+
     /// `j/down`, or `-` when unbound.
     pub fn label(&self, action: Action) -> String {
         let ks = self.keys(action);
@@ -865,8 +1074,11 @@ impl Keymap {
              # a test keeps this file identical to the registry.\n\
              # Copy it to $XDG_CONFIG_HOME/rohe/keymap.yaml (or pass --keymap FILE) and keep only\n\
              # the actions you rebind. Contexts global, navigation and table are active together,\n\
-             # so a key may appear once among them. Key syntax: q, G, ctrl-r, shift-tab, alt-x,\n\
-             # enter, esc, space, up, pagedown, home, f5. ctrl-c always quits.\n\
+             # so a key may appear once among them; a tab's context (applications, agents,\n\
+             # nodes, deployments, metrics) adds to them on its tab, so its keys must differ\n\
+             # from global and navigation keys (a table key is taken over on that tab) but may\n\
+             # repeat another tab's. Key syntax: q, G, ctrl-r, shift-tab, alt-x, enter, esc,\n\
+             # space, up, pagedown, home, f5. ctrl-c always quits.\n\
              version: 1\nactions:\n",
         );
         for d in REGISTRY {
@@ -906,6 +1118,26 @@ fn build_lookup(keys: &HashMap<Action, Vec<Key>>) -> (Lookup, Vec<Clash>) {
                 }
             }
         }
+    }
+    // A tab's keys are active together with the main layer's: they must not overlap with
+    // global or navigation keys. A table key is taken over by the tab on its own tab (the tab
+    // layer is looked up first). On a clash the tab's binding is the one dropped from the
+    // lookup (the defaults never clash; a test says so).
+    let mut shadowed = Vec::new();
+    for (&(layer, key), &action) in &lookup {
+        if layer.is_tab()
+            && let Some(&main) = lookup.get(&(Layer::Main, key))
+            && def_of(main).context != Context::Table
+        {
+            shadowed.push((layer, key, main, action));
+        }
+    }
+    // Registry order again, for stable messages.
+    let pos = |a: Action| REGISTRY.iter().position(|d| d.action == a).unwrap_or(0);
+    shadowed.sort_by_key(|&(_, _, main, tab)| (pos(main), pos(tab)));
+    for (layer, key, main, tab) in shadowed {
+        lookup.remove(&(layer, key));
+        clashes.push((key, main, tab));
     }
     (lookup, clashes)
 }
@@ -1097,6 +1329,47 @@ mod tests {
         let text = "actions:\n  - name: form_submit\n    keys: [enter, ctrl-s]\n";
         let (_, warnings) = Keymap::with_overrides(text, "k.yaml").unwrap();
         assert!(warnings.iter().any(|w| w.key == "ctrl-s"), "{warnings:?}");
+    }
+
+    #[test]
+    fn tab_contexts_share_keys_with_each_other_but_not_with_the_main_layer() {
+        let km = Keymap::defaults();
+        let e = Key::parse("e").unwrap();
+        assert_eq!(
+            km.screen_action(Some(Layer::Applications), e),
+            Some(Action::Export)
+        );
+        assert_eq!(
+            km.screen_action(Some(Layer::Agents), e),
+            Some(Action::AgentConfig)
+        );
+        assert_eq!(km.screen_action(Some(Layer::Metrics), e), None);
+        // Keys of the main layer work on every tab.
+        let d = Key::parse("D").unwrap();
+        for l in [Layer::Applications, Layer::Agents, Layer::Metrics] {
+            assert_eq!(km.screen_action(Some(l), d), Some(Action::Demo));
+        }
+        // A tab key that the main layer uses is an error naming both actions.
+        let text = "actions:\n  - name: agent_logs\n    keys: [j]\n";
+        let msg = Keymap::with_overrides(text, "k.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("move_down") && msg.contains("agent_logs"),
+            "{msg}"
+        );
+        // Two tabs may use one key.
+        let text = "actions:\n  - name: metrics_live\n    keys: [x]\n";
+        let (km, _) = Keymap::with_overrides(text, "k.yaml").unwrap();
+        let x = Key::parse("x").unwrap();
+        assert_eq!(
+            km.screen_action(Some(Layer::Metrics), x),
+            Some(Action::MetricsLive)
+        );
+        assert_eq!(
+            km.screen_action(Some(Layer::Agents), x),
+            Some(Action::AgentStop)
+        );
     }
 
     #[test]

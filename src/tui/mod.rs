@@ -31,12 +31,14 @@ use crate::error::{Error, Result};
 use crate::ops::{Ops, Source};
 use app::{App, StatusInfo};
 use event::{CompletionTarget, Effect, Event};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{self, UnboundedSender};
+use tokio::sync::watch;
 
 /// Loads give up after this long and report a timeout (the UI never waits on them).
 const LOAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -63,8 +65,16 @@ pub async fn run(global: &GlobalArgs) -> Result<()> {
     let info = StatusInfo {
         store_backend: match loaded.config.store.backend {
             crate::config::StoreBackend::Embedded => "embedded".into(),
+            crate::config::StoreBackend::Mongodb => "mongodb".into(),
         },
-        store_location: loaded.config.store_path().display().to_string(),
+        store_location: match loaded.config.store.backend {
+            crate::config::StoreBackend::Embedded => {
+                loaded.config.store_path().display().to_string()
+            }
+            crate::config::StoreBackend::Mongodb => {
+                crate::config::redact_url(&loaded.config.store.url)
+            }
+        },
         config_file: loaded.file.as_ref().map(|p| p.display().to_string()),
     };
     let ops = OpsSlot::new(loaded.clone());
@@ -221,6 +231,7 @@ async fn event_loop(
     let runner = Runner {
         ops,
         tx: tx.clone(),
+        demos: Arc::default(),
     };
     for fx in app.start() {
         runner.run(fx);
@@ -283,6 +294,7 @@ async fn event_loop(
     };
     stop.store(true, Ordering::Relaxed);
     ticker.abort();
+    runner.stop_demos();
     // The input thread stops within one poll interval; wait for it so that it cannot swallow
     // a key meant for the shell. But never wait long: when the terminal has hung up,
     // crossterm's read can stay inside itself, and the process must still exit.
@@ -373,6 +385,17 @@ impl OpsSlot {
             .await
             .map_err(|e| Error::runtime(format!("opening the store failed: {e}")))??;
         tracing::info!(store = %ops.store().info().location, "store opened");
+        // The Nodes and Deployments tabs drive the configured cluster, as `rohe node|apply`
+        // do. A cluster that cannot be bound leaves the other tabs working: the orchestration
+        // requests then fail with the reason.
+        let ops = match crate::backends::with_orchestration(ops.clone(), &self.loaded.config).await
+        {
+            Ok(bound) => bound,
+            Err(e) => {
+                tracing::warn!(error = %e, "orchestration is not available in the console");
+                ops
+            }
+        };
         *slot = Some(ops.clone());
         Ok(ops)
     }
@@ -382,6 +405,8 @@ impl OpsSlot {
 struct Runner {
     ops: OpsSlot,
     tx: UnboundedSender<Event>,
+    /// The stop switch of each running demo pipeline, by application.
+    demos: Arc<std::sync::Mutex<HashMap<String, watch::Sender<bool>>>>,
 }
 
 async fn timed<T>(fut: impl std::future::Future<Output = Result<T>>) -> Result<T, String> {
@@ -396,6 +421,18 @@ async fn timed<T>(fut: impl std::future::Future<Output = Result<T>>) -> Result<T
 }
 
 impl Runner {
+    fn demo_switches(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Sender<bool>>> {
+        // A panic while holding this lock cannot leave the map inconsistent: take it anyway.
+        self.demos.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Ask every demo pipeline to stop (the console is closing).
+    fn stop_demos(&self) {
+        for (_, stop) in self.demo_switches().drain() {
+            let _ = stop.send(true);
+        }
+    }
+
     fn run(&self, fx: Effect) {
         let ops = self.ops.clone();
         let tx = self.tx.clone();
@@ -408,15 +445,175 @@ impl Runner {
             }
             Effect::LoadAgents => {
                 tokio::spawn(async move {
-                    let r = timed(async { ops.get().await?.store().list_agents().await }).await;
+                    let r = timed(async { ops.get().await?.agent_status(None).await }).await;
                     let _ = tx.send(Event::AgentsLoaded(r));
                 });
             }
-            Effect::LoadDetail(name) => {
+            Effect::AdoptAgents => {
                 tokio::spawn(async move {
-                    let r = timed(async { ops.get().await?.show_app(&name).await })
+                    let r = timed(async { ops.get().await?.adopt_agents().await }).await;
+                    if let Ok(notes) = &r {
+                        for n in notes {
+                            tracing::info!(note = %n, "agents adopted");
+                        }
+                    }
+                    let _ = tx.send(Event::AgentsAdopted(r));
+                });
+            }
+            Effect::LoadAgentLogs(name) => {
+                tokio::spawn(async move {
+                    let r = timed(async {
+                        ops.get()
+                            .await?
+                            .agent_logs(&name, app::AGENT_LOG_LINES)
+                            .await
+                    })
+                    .await;
+                    let _ = tx.send(Event::AgentLogs { name, result: r });
+                });
+            }
+            Effect::LoadNodes => {
+                tokio::spawn(async move {
+                    let r = timed(async {
+                        let ops = ops.get().await?;
+                        let nodes = ops.nodes_view().await?;
+                        let simulated = ops.cluster_info().is_some_and(|c| c.kind == "simulated");
+                        Ok(tabs::nodes::NodesData { simulated, nodes })
+                    })
+                    .await;
+                    let _ = tx.send(Event::NodesLoaded(r));
+                });
+            }
+            Effect::LoadDeployments => {
+                tokio::spawn(async move {
+                    let r = timed(async {
+                        let ops = ops.get().await?;
+                        let services = ops.services_view(None).await?;
+                        // The pods of each service, as the cluster reports them (unknown when
+                        // it cannot be asked: the rows still show rohe's bookkeeping).
+                        let workloads = match ops.orch() {
+                            Ok(o) => o.cluster.workloads(&o.config.namespace, None).await.ok(),
+                            Err(_) => None,
+                        };
+                        Ok(tabs::deployments::rows(services, workloads.as_deref()))
+                    })
+                    .await;
+                    let _ = tx.send(Event::DeploymentsLoaded(r));
+                });
+            }
+            Effect::LoadPlan(purpose) => {
+                tokio::spawn(async move {
+                    // `rohe plan`: the apply request as a dry run, through `Ops::execute`.
+                    let r = timed(async {
+                        let ops = ops.get().await?;
+                        match ops
+                            .execute(crate::ops::Request::Apply { dry_run: true })
+                            .await?
+                        {
+                            crate::ops::Response::Orchestration(o) => {
+                                o.cycle.map(Box::new).ok_or_else(|| {
+                                    Error::runtime("the plan came back without a cycle report")
+                                })
+                            }
+                            _ => Err(Error::runtime(
+                                "the plan came back as another kind of answer",
+                            )),
+                        }
+                    })
+                    .await;
+                    let _ = tx.send(Event::PlanLoaded { purpose, result: r });
+                });
+            }
+            Effect::LoadMetrics { name, range } => {
+                tokio::spawn(async move {
+                    let q = metrics_query(range, chrono::Utc::now());
+                    let r = timed(async { ops.get().await?.metrics_view(&name, &q).await })
                         .await
                         .map(Box::new);
+                    let _ = tx.send(Event::MetricsLoaded {
+                        name,
+                        range,
+                        result: r,
+                    });
+                });
+            }
+            Effect::StartDemo { name, rate } => {
+                let (stop_tx, stop_rx) = watch::channel(false);
+                {
+                    let mut demos = self.demo_switches();
+                    if demos.contains_key(&name) {
+                        return; // one demo per application
+                    }
+                    demos.insert(name.clone(), stop_tx);
+                }
+                let demos = self.demos.clone();
+                tokio::spawn(async move {
+                    // A fresh seed: the same seed would publish reports the store already
+                    // holds (their ids repeat), and they would be dropped as duplicates.
+                    let seed = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_nanos() as u64)
+                        .unwrap_or(1);
+                    let opts = crate::ops::demo::DemoOptions {
+                        rate,
+                        duration: None,
+                        count: None,
+                        seed,
+                    };
+                    let progress_tx = tx.clone();
+                    let progress_name = name.clone();
+                    let result = match timed(ops.get()).await {
+                        Ok(ops) => ops
+                            .run_demo(&name, &opts, stop_rx, move |s| {
+                                let _ = progress_tx.send(Event::DemoProgress {
+                                    name: progress_name.clone(),
+                                    stats: s.clone(),
+                                });
+                            })
+                            .await
+                            .map_err(|e| e.to_string()),
+                        Err(e) => Err(e),
+                    };
+                    demos
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&name);
+                    match &result {
+                        Ok(s) => tracing::info!(app = %name, published = s.published, "demo ended"),
+                        Err(e) => tracing::warn!(app = %name, error = %e, "demo failed"),
+                    }
+                    let _ = tx.send(Event::DemoFinished { name, result });
+                });
+            }
+            Effect::StopDemo(name) => {
+                match self.demo_switches().get(&name) {
+                    Some(stop) => {
+                        let _ = stop.send(true);
+                    }
+                    // Already over: say so, so that the console forgets it.
+                    None => {
+                        let _ = tx.send(Event::DemoFinished {
+                            name,
+                            result: Err("it had already ended".into()),
+                        });
+                    }
+                }
+            }
+            Effect::LoadDetail(name) => {
+                tokio::spawn(async move {
+                    let r = timed(async {
+                        let o = ops.get().await?;
+                        let mut d = o.show_app(&name).await?;
+                        let registry =
+                            crate::backends::open_registry(&ops.loaded.config, o.store())?;
+                        d.registry = Some(
+                            crate::ops::registration::registry_view(&*registry, &d.application)
+                                .await,
+                        );
+                        Ok(d)
+                    })
+                    .await
+                    .map(Box::new);
                     let _ = tx.send(Event::DetailLoaded { name, result: r });
                 });
             }
@@ -482,6 +679,29 @@ impl Runner {
             // Handled by the UI task itself.
             Effect::Copy(_) | Effect::Quit => {}
         }
+    }
+}
+
+/// Buckets of the Metrics tab's sparklines and chart.
+pub const METRICS_BUCKETS: usize = 60;
+
+/// The query behind a Metrics tab range at `now`: a live range ends now.
+pub fn metrics_query(
+    range: event::MetricsRange,
+    now: chrono::DateTime<chrono::Utc>,
+) -> crate::ops::metrics::MetricsQuery {
+    let (since, until) = match range {
+        event::MetricsRange::Live { minutes } => {
+            (now - chrono::Duration::minutes(i64::from(minutes)), now)
+        }
+        event::MetricsRange::History { since, until } => (since, until),
+    };
+    crate::ops::metrics::MetricsQuery {
+        since: Some(since),
+        until: Some(until),
+        stage: None,
+        metric: None,
+        buckets: METRICS_BUCKETS,
     }
 }
 

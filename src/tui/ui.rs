@@ -3,10 +3,11 @@
 //! [`widgets::fit`] / [`widgets::span`]).
 
 use super::app::{
-    AGENT_SORTS, APP_SORTS, App, DialogFocus, Form, Overlay, Prompt, Resource, Tab, View,
+    AGENT_SORTS, APP_SORTS, App, DEPLOYMENT_SORTS, DialogFocus, DialogKind, Form, NODE_SORTS,
+    Overlay, Prompt, Resource, Tab, View,
 };
 use super::keymap::{Action, Context, REGISTRY};
-use super::tabs::{self, agents, applications};
+use super::tabs::{self, agents, applications, deployments, metrics, nodes};
 use super::theme::Theme;
 use super::widgets::{self, fit, span};
 use ratatui::Frame;
@@ -80,7 +81,7 @@ fn draw_tabs(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
 }
 
-fn resource_title<T>(app: &App, r: &Resource<T>, theme: &Theme) -> Vec<Span<'static>> {
+pub(crate) fn resource_title<T>(app: &App, r: &Resource<T>, theme: &Theme) -> Vec<Span<'static>> {
     let mut out = Vec::new();
     if let Some(t) = r.loaded_at {
         out.push(Span::styled(
@@ -98,7 +99,7 @@ fn resource_title<T>(app: &App, r: &Resource<T>, theme: &Theme) -> Vec<Span<'sta
 }
 
 /// A one-line banner for a failing backend: the error, the age of what is shown, the retry.
-fn error_banner<T>(app: &App, r: &Resource<T>, what: &str) -> Option<String> {
+pub(crate) fn error_banner<T>(app: &App, r: &Resource<T>, what: &str) -> Option<String> {
     let e = r.error.as_ref()?;
     let mut s = format!("⚠ cannot load {what} (");
     if let Some(d) = r.retry_in(app.now) {
@@ -160,8 +161,10 @@ fn draw_body(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             );
         }
         View::Table => match app.tab {
-            Tab::Applications | Tab::Agents => draw_list(f, area, app, theme),
-            t => draw_empty_tab(f, area, theme, t),
+            Tab::Applications | Tab::Agents | Tab::Nodes | Tab::Deployments => {
+                draw_list(f, area, app, theme)
+            }
+            Tab::Metrics => metrics::draw(f, area, app, theme),
         },
     }
 }
@@ -189,37 +192,60 @@ fn detail_of(app: &App, theme: &Theme) -> (String, Vec<Line<'static>>) {
         Tab::Agents => match app.selected_agent() {
             Some(a) => (
                 format!("agent of {}", a.application_name),
-                agents::detail_lines(theme, a),
+                agents::detail_lines(theme, a, app.wall),
             ),
             None => ("details".into(), vec![Line::from("nothing selected")]),
         },
-        _ => ("details".into(), Vec::new()),
+        Tab::Nodes => match app.selected_node() {
+            Some(v) => (
+                format!("node {}", v.node.node_name),
+                nodes::detail_lines(
+                    theme,
+                    v,
+                    app.nodes.data.as_ref().is_some_and(|d| d.simulated),
+                ),
+            ),
+            None => ("details".into(), vec![Line::from("nothing selected")]),
+        },
+        Tab::Deployments => match app.selected_deployment() {
+            Some(r) => (
+                format!("{}/{}", r.service.application, r.service.service_name),
+                deployments::detail_lines(theme, r),
+            ),
+            None => ("details".into(), vec![Line::from("nothing selected")]),
+        },
+        Tab::Metrics => ("details".into(), Vec::new()),
     }
 }
 
-fn draw_empty_tab(f: &mut Frame, area: Rect, theme: &Theme, tab: Tab) {
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme.border)
-        .title(Span::styled(format!(" {} ", tab.title()), theme.title));
-    let lines: Vec<Line> = tabs::empty_state(tab, false)
-        .into_iter()
-        .map(|l| Line::from(Span::styled(l, theme.dim)))
-        .collect();
-    f.render_widget(
-        Paragraph::new(lines).block(block).wrap(Wrap { trim: true }),
-        area,
-    );
-}
-
 fn draw_list(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let (what, banner, loaded, list, sorts) = match app.tab {
+    let (what, banner, loaded, list, sorts, total, updated) = match app.tab {
         Tab::Applications => (
             "applications",
             error_banner(app, &app.apps, "applications"),
             app.apps.data.is_some(),
             &app.apps_list,
             APP_SORTS,
+            app.apps.data.as_ref().map_or(0, Vec::len),
+            resource_title(app, &app.apps, theme),
+        ),
+        Tab::Nodes => (
+            "nodes",
+            error_banner(app, &app.nodes, "nodes"),
+            app.nodes.data.is_some(),
+            &app.nodes_list,
+            NODE_SORTS,
+            app.nodes.data.as_ref().map_or(0, |d| d.nodes.len()),
+            resource_title(app, &app.nodes, theme),
+        ),
+        Tab::Deployments => (
+            "deployments",
+            error_banner(app, &app.deployments, "deployments"),
+            app.deployments.data.is_some(),
+            &app.deployments_list,
+            DEPLOYMENT_SORTS,
+            app.deployments.data.as_ref().map_or(0, Vec::len),
+            resource_title(app, &app.deployments, theme),
         ),
         _ => (
             "agents",
@@ -227,6 +253,8 @@ fn draw_list(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             app.agents.data.is_some(),
             &app.agents_list,
             AGENT_SORTS,
+            app.agents.data.as_ref().map_or(0, Vec::len),
+            resource_title(app, &app.agents, theme),
         ),
     };
     let mut area = area;
@@ -246,10 +274,6 @@ fn draw_list(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     } else {
         (area, None)
     };
-    let total = match app.tab {
-        Tab::Applications => app.apps.data.as_ref().map_or(0, Vec::len),
-        _ => app.agents.data.as_ref().map_or(0, Vec::len),
-    };
     let mut title = vec![Span::styled(
         format!(" {} [{}/{}] ", app.tab.title(), list.rows.len(), total),
         theme.title,
@@ -268,10 +292,7 @@ fn draw_list(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         ),
         theme.dim,
     ));
-    title.extend(match app.tab {
-        Tab::Applications => resource_title(app, &app.apps, theme),
-        _ => resource_title(app, &app.agents, theme),
-    });
+    title.extend(updated);
     let title = Line::from(title);
     if !loaded || list.rows.is_empty() {
         let block = Block::default()
@@ -315,9 +336,56 @@ fn draw_list(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                     &|i| apps.get(i).map(applications::row).unwrap_or_default(),
                 );
             }
+            Tab::Nodes => {
+                let (ns, simulated) = app
+                    .nodes
+                    .data
+                    .as_ref()
+                    .map_or((&[][..], false), |d| (&d.nodes[..], d.simulated));
+                widgets::table_styled(
+                    f,
+                    table_area,
+                    theme,
+                    title,
+                    nodes::COLUMNS,
+                    list,
+                    true,
+                    &|i| {
+                        ns.get(i)
+                            .map(|v| nodes::row(v, simulated))
+                            .unwrap_or_default()
+                    },
+                    &|i| {
+                        ns.get(i)
+                            .map(|v| nodes::row_style(theme, v, simulated))
+                            .unwrap_or_default()
+                    },
+                    theme.selected,
+                );
+            }
+            Tab::Deployments => {
+                let rows = app.deployments.data.as_deref().unwrap_or(&[]);
+                widgets::table_styled(
+                    f,
+                    table_area,
+                    theme,
+                    title,
+                    deployments::COLUMNS,
+                    list,
+                    true,
+                    &|i| rows.get(i).map(deployments::row).unwrap_or_default(),
+                    &|i| {
+                        rows.get(i)
+                            .map(|r| deployments::row_style(theme, r))
+                            .unwrap_or_default()
+                    },
+                    theme.selected,
+                );
+            }
             _ => {
                 let ags = app.agents.data.as_deref().unwrap_or(&[]);
-                widgets::table(
+                let now = app.wall;
+                widgets::table_styled(
                     f,
                     table_area,
                     theme,
@@ -325,7 +393,13 @@ fn draw_list(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                     agents::COLUMNS,
                     list,
                     true,
-                    &|i| ags.get(i).map(agents::row).unwrap_or_default(),
+                    &|i| ags.get(i).map(|a| agents::row(a, now)).unwrap_or_default(),
+                    &|i| {
+                        ags.get(i)
+                            .map(|a| agents::row_style(theme, a))
+                            .unwrap_or_default()
+                    },
+                    theme.selected,
                 );
             }
         }
@@ -397,6 +471,71 @@ fn draw_hints(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         }
         Overlay::Command(_) => return, // drawn by draw_command
         _ => match (&app.view, app.tab) {
+            (View::Text { .. }, Tab::Agents) => hint_spans(
+                app,
+                theme,
+                &[
+                    (Action::Back, "back"),
+                    (Action::MoveDown, "scroll"),
+                    (Action::Bottom, "end"),
+                    (Action::AgentLogs, "reload"),
+                    (Action::Help, "help"),
+                    (Action::Quit, "quit"),
+                ],
+            ),
+            (View::Detail { .. }, Tab::Agents) => hint_spans(
+                app,
+                theme,
+                &[
+                    (Action::Back, "back"),
+                    (Action::AgentLogs, "logs"),
+                    (Action::AgentStop, "stop"),
+                    (Action::AgentRestart, "restart"),
+                    (Action::AgentConfig, "config"),
+                    (Action::Yaml, "yaml"),
+                    (Action::Help, "help"),
+                    (Action::Quit, "quit"),
+                ],
+            ),
+            (View::Text { .. }, Tab::Deployments) => hint_spans(
+                app,
+                theme,
+                &[
+                    (Action::Back, "back"),
+                    (Action::MoveDown, "scroll"),
+                    (Action::ApplyPlan, "apply"),
+                    (Action::PlanPreview, "plan again"),
+                    (Action::Help, "help"),
+                    (Action::Quit, "quit"),
+                ],
+            ),
+            (View::Detail { .. }, Tab::Nodes) | (View::Text { .. }, Tab::Nodes) => hint_spans(
+                app,
+                theme,
+                &[
+                    (Action::Back, "back"),
+                    (Action::MoveDown, "scroll"),
+                    (Action::NodeCordon, "cordon"),
+                    (Action::NodeFail, "fail"),
+                    (Action::NodeRecover, "recover"),
+                    (Action::Yaml, "yaml"),
+                    (Action::Help, "help"),
+                    (Action::Quit, "quit"),
+                ],
+            ),
+            (View::Detail { .. }, Tab::Deployments) => hint_spans(
+                app,
+                theme,
+                &[
+                    (Action::Back, "back"),
+                    (Action::ScaleUp, "scale up"),
+                    (Action::ScaleDown, "down"),
+                    (Action::ScaleSet, "set"),
+                    (Action::Yaml, "yaml"),
+                    (Action::Help, "help"),
+                    (Action::Quit, "quit"),
+                ],
+            ),
             (View::Detail { .. }, _) | (View::Text { .. }, _) => hint_spans(
                 app,
                 theme,
@@ -416,12 +555,14 @@ fn draw_hints(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 theme,
                 &[
                     (Action::Details, "details"),
-                    (Action::Filter, "filter"),
                     (Action::Register, "register"),
+                    (Action::Demo, "demo"),
+                    (Action::AgentStart, "agent"),
+                    (Action::Filter, "filter"),
                     (Action::Unregister, "unregister"),
-                    (Action::CommandLine, "cmd"),
                     (Action::Help, "help"),
                     (Action::Quit, "quit"),
+                    (Action::CommandLine, "cmd"),
                     (Action::Export, "export"),
                     (Action::Yaml, "yaml"),
                     (Action::SortNext, "sort"),
@@ -433,25 +574,70 @@ fn draw_hints(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 app,
                 theme,
                 &[
+                    (Action::AgentStart, "start"),
+                    (Action::AgentStop, "stop"),
+                    (Action::AgentRestart, "restart"),
+                    (Action::AgentLogs, "logs"),
+                    (Action::Demo, "demo"),
+                    (Action::AgentConfig, "config"),
+                    (Action::Help, "help"),
+                    (Action::Quit, "quit"),
+                    (Action::Details, "details"),
+                    (Action::Filter, "filter"),
+                    (Action::Yaml, "yaml"),
+                    (Action::SortNext, "sort"),
+                    (Action::Palette, "palette"),
+                ],
+            ),
+            (View::Table, Tab::Nodes) => hint_spans(
+                app,
+                theme,
+                &[
+                    (Action::NodeCordon, "cordon"),
+                    (Action::NodeFail, "fail"),
+                    (Action::NodeRecover, "recover"),
+                    (Action::Details, "details"),
+                    (Action::Filter, "filter"),
+                    (Action::Help, "help"),
+                    (Action::Quit, "quit"),
+                    (Action::Yaml, "yaml"),
+                    (Action::CommandLine, "cmd"),
+                    (Action::Palette, "palette"),
+                ],
+            ),
+            (View::Table, Tab::Deployments) => hint_spans(
+                app,
+                theme,
+                &[
+                    (Action::ScaleUp, "scale up"),
+                    (Action::ScaleDown, "down"),
+                    (Action::ScaleSet, "set"),
+                    (Action::PlanPreview, "plan"),
+                    (Action::ApplyPlan, "apply"),
+                    (Action::Help, "help"),
+                    (Action::Quit, "quit"),
                     (Action::Details, "details"),
                     (Action::Filter, "filter"),
                     (Action::Yaml, "yaml"),
                     (Action::CommandLine, "cmd"),
-                    (Action::Help, "help"),
-                    (Action::Quit, "quit"),
-                    (Action::NextTab, "next tab"),
                     (Action::Palette, "palette"),
                 ],
             ),
-            _ => hint_spans(
+            (View::Table, Tab::Metrics) => hint_spans(
                 app,
                 theme,
                 &[
-                    (Action::TabApplications, "applications"),
-                    (Action::NextTab, "next tab"),
-                    (Action::CommandLine, "cmd"),
+                    (Action::MetricsNextApp, "app"),
+                    (Action::MetricsRange, "range"),
+                    (Action::MetricsHistory, "history"),
+                    (Action::MetricsLive, "live"),
+                    (Action::Demo, "demo"),
                     (Action::Help, "help"),
                     (Action::Quit, "quit"),
+                    (Action::AgentStart, "agent"),
+                    (Action::Filter, "filter"),
+                    (Action::MoveDown, "scroll"),
+                    (Action::Palette, "palette"),
                 ],
             ),
         },
@@ -472,6 +658,23 @@ fn draw_status(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         let s = format!("⟳ {} running · ", app.busy);
         used += widgets::width(&s);
         left.push(Span::styled(s, theme.warning));
+    }
+    if !app.demos.is_empty() {
+        let list: Vec<String> = app
+            .demos
+            .iter()
+            .map(|(n, d)| {
+                format!(
+                    "{}{} {}",
+                    fit(n, 14),
+                    if d.stopping { " (stopping)" } else { "" },
+                    d.published
+                )
+            })
+            .collect();
+        let s = fit(&format!("▶ demo {} · ", list.join(", ")), w / 2);
+        used += widgets::width(&s);
+        left.push(Span::styled(s, theme.ok));
     }
     // Backend health: the last load of the store decides.
     let last_err = app.apps.error.as_ref().or(app.agents.error.as_ref());
@@ -562,7 +765,12 @@ pub fn help_lines(app: &App, theme: &Theme) -> Vec<Line<'static>> {
             match ctx {
                 Context::Global => "Everywhere",
                 Context::Navigation => "Moving",
-                Context::Table => "Selected row",
+                Context::Table => "Selected row (Metrics tab: its application)",
+                Context::Applications => "Applications tab",
+                Context::Agents => "Agents tab",
+                Context::Nodes => "Nodes tab (its keys win over the row keys above)",
+                Context::Deployments => "Deployments tab (its keys win over the row keys above)",
+                Context::Metrics => "Metrics tab",
                 Context::Dialog => "Dialogs",
                 Context::Form => "Forms",
                 Context::Prompt => "Filter, command line, palette",
@@ -589,6 +797,17 @@ pub fn help_lines(app: &App, theme: &Theme) -> Vec<Line<'static>> {
             "app qoa-config NAME [--out DIR]",
             "show or write QoA4ML configs",
         ),
+        (
+            "node cordon|uncordon NAME",
+            "keep a node out of placement, or not",
+        ),
+        (
+            "node fail|recover NAME",
+            "simulated cluster: fail (asks) or recover",
+        ),
+        ("plan", "preview the reconciliation (rohe plan)"),
+        ("apply", "reconcile, after confirming the plan"),
+        ("scale APP SERVICE N", "set a service's replicas"),
         ("applications, agents, ...", "switch tab"),
         ("q", "quit"),
     ] {
@@ -855,14 +1074,180 @@ fn draw_dialog(f: &mut Frame, screen: Rect, app: &App, theme: &Theme) {
     let Overlay::Dialog(d) = &app.overlay else {
         return;
     };
-    let h = if d.purge { 11 } else { 8 };
-    let area = widgets::centered(screen, 64.min(screen.width.saturating_sub(2)), h);
-    f.render_widget(Clear, area);
-    let title = if d.purge {
-        " Unregister and purge "
+    let box_w: u16 = if matches!(d.kind, DialogKind::Apply { .. }) {
+        100
     } else {
-        " Unregister "
+        64
     };
+    let box_w = box_w.min(screen.width.saturating_sub(2));
+    let w = (box_w as usize).saturating_sub(2);
+    let demo = app.demos.contains_key(&d.name);
+    let (title, mut lines, confirm): (&str, Vec<Line>, &str) = match &d.kind {
+        DialogKind::Unregister => (
+            if d.purge {
+                " Unregister and purge "
+            } else {
+                " Unregister "
+            },
+            vec![
+                Line::from(vec![
+                    Span::raw("Unregister application "),
+                    span(&fit(&d.name, 20), theme.title),
+                    Span::raw("?"),
+                ]),
+                Line::from(Span::styled(
+                    fit(
+                        "Its registration and history are removed; its app_id is gone for good.",
+                        w,
+                    ),
+                    theme.dim,
+                )),
+            ],
+            if d.purge {
+                "Unregister + purge"
+            } else {
+                "Unregister"
+            },
+        ),
+        DialogKind::AgentStop => {
+            let mut l = vec![
+                Line::from(vec![
+                    Span::raw("Stop the agent of "),
+                    span(&fit(&d.name, 20), theme.title),
+                    Span::raw("?"),
+                ]),
+                Line::from(Span::styled(
+                    fit(
+                        "Its reports are no longer stored; they wait in its queue.",
+                        w,
+                    ),
+                    theme.dim,
+                )),
+            ];
+            if demo {
+                l.push(Line::from(Span::styled(
+                    fit("The demo keeps publishing: press D to stop it too.", w),
+                    theme.warning,
+                )));
+            }
+            (" Stop agent ", l, "Stop")
+        }
+        DialogKind::AgentRestart => (
+            " Restart agent ",
+            vec![
+                Line::from(vec![
+                    Span::raw("Restart the agent of "),
+                    span(&fit(&d.name, 20), theme.title),
+                    Span::raw("?"),
+                ]),
+                Line::from(Span::styled(
+                    fit(
+                        "It stops and starts again with its stored stream config.",
+                        w,
+                    ),
+                    theme.dim,
+                )),
+            ],
+            "Restart",
+        ),
+        DialogKind::AgentConfigure { file } => (
+            " Replace stream config ",
+            vec![
+                Line::from(vec![
+                    Span::raw("Configure the agent of "),
+                    span(&fit(&d.name, 20), theme.title),
+                    Span::raw(" from"),
+                ]),
+                Line::from(span(&fit(&file.display().to_string(), w), Style::new())),
+                Line::from(Span::styled(
+                    fit("It runs: it restarts with the new config.", w),
+                    theme.warning,
+                )),
+            ],
+            "Configure + restart",
+        ),
+        DialogKind::NodeCordon => (
+            " Cordon node ",
+            vec![
+                Line::from(vec![
+                    Span::raw("Cordon node "),
+                    span(&fit(&d.name, 30), theme.title),
+                    Span::raw("?"),
+                ]),
+                Line::from(Span::styled(
+                    fit(
+                        "It takes no new instances; what runs there stays. c uncordons.",
+                        w,
+                    ),
+                    theme.dim,
+                )),
+            ],
+            "Cordon",
+        ),
+        DialogKind::NodeFail => {
+            let placed: u32 = app
+                .nodes
+                .data
+                .as_ref()
+                .and_then(|n| n.nodes.iter().find(|v| v.node.node_name == d.name))
+                .map_or(0, |v| v.instances.iter().map(|(_, _, c)| c).sum());
+            (
+                " Fail node ",
+                vec![
+                    Line::from(vec![
+                        Span::raw("Fail node "),
+                        span(&fit(&d.name, 30), theme.title),
+                        Span::raw(" (simulated)?"),
+                    ]),
+                    Line::from(Span::styled(
+                        fit(
+                            &format!(
+                                "Its {placed} instance(s) stop and are re-placed on the other nodes."
+                            ),
+                            w,
+                        ),
+                        theme.warning,
+                    )),
+                    Line::from(Span::styled(
+                        fit("R on the Nodes tab recovers it.", w),
+                        theme.dim,
+                    )),
+                ],
+                "Fail node",
+            )
+        }
+        DialogKind::Apply { summary, lines } => {
+            // The plan, as much as fits; the summary always shows.
+            let room = (screen.height as usize).saturating_sub(8).max(1);
+            let changes: Vec<&String> = lines
+                .iter()
+                .filter(|l| *l != summary && !l.starts_with("(dry run"))
+                .collect();
+            let mut out = vec![Line::from(Span::raw("Apply this plan to the cluster?"))];
+            let shown = if changes.len() > room.saturating_sub(2) {
+                room.saturating_sub(3)
+            } else {
+                changes.len()
+            };
+            for l in changes.iter().take(shown) {
+                out.push(Line::from(span(&fit(l, w), Style::new())));
+            }
+            if shown < changes.len() {
+                out.push(Line::from(Span::styled(
+                    format!(
+                        "… and {} more (p shows the whole plan)",
+                        changes.len() - shown
+                    ),
+                    theme.dim,
+                )));
+            }
+            out.push(Line::from(span(&fit(summary, w), theme.warning)));
+            (" Apply ", out, "Apply")
+        }
+    };
+    let h = lines.len() as u16 + 4 + if d.purge { 3 } else { 0 } + u16::from(d.dry_run);
+    let area = widgets::centered(screen, box_w, h.min(screen.height));
+    f.render_widget(Clear, area);
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.error)
@@ -870,20 +1255,6 @@ fn draw_dialog(f: &mut Frame, screen: Rect, app: &App, theme: &Theme) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     let w = inner.width as usize;
-    let mut lines = vec![
-        Line::from(vec![
-            Span::raw("Unregister application "),
-            span(&fit(&d.name, 20), theme.title),
-            Span::raw("?"),
-        ]),
-        Line::from(Span::styled(
-            fit(
-                "Its registration and history are removed; its app_id is gone for good.",
-                w,
-            ),
-            theme.dim,
-        )),
-    ];
     if d.purge {
         lines.push(Line::from(Span::styled(
             fit("Its stored metric reports are deleted too.", w),
@@ -942,11 +1313,6 @@ fn draw_dialog(f: &mut Frame, screen: Rect, app: &App, theme: &Theme) {
             ),
             style,
         )
-    };
-    let confirm = if d.purge {
-        "Unregister + purge"
-    } else {
-        "Unregister"
     };
     let buttons = Line::from(vec![
         btn("Cancel", d.focus == DialogFocus::Cancel, true),

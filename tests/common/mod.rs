@@ -1,8 +1,10 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code)]
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_rohe");
 
@@ -72,5 +74,45 @@ impl Sandbox {
         let p = self.path().join(name);
         std::fs::write(&p, text).expect("write file");
         p
+    }
+}
+
+/// Runs an async test body under a deadline, so a hang fails that test with `what` instead of
+/// stalling the whole suite (`cargo test` has no per-test timeout).
+pub async fn within<T>(secs: u64, what: &str, body: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(Duration::from_secs(secs), body).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what}: did not finish within {secs} s"),
+    }
+}
+
+/// The last resort for tests that block outside an async runtime (child processes, tmux):
+/// when the guard is still alive after `secs`, the whole test binary exits with a message,
+/// because a blocked thread cannot be cancelled and a hung suite tells nobody anything.
+pub struct Watchdog(Option<std::sync::mpsc::Sender<()>>);
+
+impl Watchdog {
+    pub fn new(secs: u64, what: &str) -> Watchdog {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let what = what.to_string();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                rx.recv_timeout(Duration::from_secs(secs))
+            {
+                eprintln!(
+                    "WATCHDOG: {what} did not finish within {secs} s; aborting the test binary"
+                );
+                std::process::exit(124);
+            }
+        });
+        Watchdog(Some(tx))
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
     }
 }

@@ -23,6 +23,17 @@ struct Queue {
     ready: VecDeque<Msg>,
     /// Delivered and not yet acknowledged: tag -> (subscription, message).
     unacked: BTreeMap<u64, (u64, Msg)>,
+    /// How many of `unacked` each subscription holds (its prefetch is checked on every
+    /// delivery; counting `unacked` each time cost O(prefetch) per message).
+    in_flight: HashMap<u64, usize>,
+}
+
+impl Queue {
+    fn forget(&mut self, sub: u64, n: usize) {
+        if let Some(c) = self.in_flight.get_mut(&sub) {
+            *c = c.saturating_sub(n);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -206,26 +217,28 @@ impl MemorySubscription {
         let Some(q) = st.queues.get_mut(&self.queue) else {
             return Err(Error::runtime(format!("queue {} was removed", self.queue)));
         };
-        let in_flight = q.unacked.values().filter(|(s, _)| *s == self.id).count();
-        if in_flight >= self.prefetch {
+        let in_flight = q.in_flight.entry(self.id).or_default();
+        if *in_flight >= self.prefetch {
             return Ok(None);
         }
         let Some(msg) = q.ready.pop_front() else {
             return Ok(None);
         };
-        q.unacked.insert(tag, (self.id, msg.clone()));
-        Ok(Some(Delivery {
+        *in_flight += 1;
+        let delivery = Delivery {
             body: msg.body.to_vec(),
-            routing_key: msg.routing_key,
+            routing_key: msg.routing_key.clone(),
             redelivered: msg.redelivered,
-            message_id: msg.message_id,
+            message_id: msg.message_id.clone(),
             acker: Box::new(MemoryAcker {
                 shared: self.shared.clone(),
                 queue: self.queue.clone(),
                 sub: self.id,
                 tag,
             }),
-        }))
+        };
+        q.unacked.insert(tag, (self.id, msg));
+        Ok(Some(delivery))
     }
 }
 
@@ -267,6 +280,7 @@ impl Drop for MemorySubscription {
                     q.ready.push_front(m);
                 }
             }
+            q.in_flight.remove(&self.id);
         }
         self.shared.notify.notify_waiters();
     }
@@ -286,10 +300,19 @@ impl Acker for MemoryAcker {
             let mut st = lock(&self.shared)?;
             if let Some(q) = st.queues.get_mut(&self.queue) {
                 if multiple {
-                    q.unacked
-                        .retain(|t, (s, _)| !(*s == self.sub && *t <= self.tag));
-                } else {
-                    q.unacked.remove(&self.tag);
+                    // Tags increase, so this subscription's up to `tag` are in that range.
+                    let acked: Vec<u64> = q
+                        .unacked
+                        .range(..=self.tag)
+                        .filter(|(_, (s, _))| *s == self.sub)
+                        .map(|(t, _)| *t)
+                        .collect();
+                    for t in &acked {
+                        q.unacked.remove(t);
+                    }
+                    q.forget(self.sub, acked.len());
+                } else if q.unacked.remove(&self.tag).is_some() {
+                    q.forget(self.sub, 1);
                 }
             }
         }

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Bumped when the schema changes; a newer file is refused rather than misread.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 3;
 
 // Every index is written on every commit: registrations touch applications, history and audit,
 // so those carry only the indexes their reads need (the audit log is read newest-first by seq;
@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS metric_reports (
     report_id   TEXT NOT NULL,
     received_us INTEGER NOT NULL,
     doc         TEXT NOT NULL,
+    run_id      TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (app_id, report_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS metric_reports_by_time ON metric_reports(app_id, received_us);
@@ -56,9 +57,15 @@ CREATE TABLE IF NOT EXISTS analysis_results (
     grp       TEXT NOT NULL,
     at_us     INTEGER NOT NULL,
     doc       TEXT NOT NULL,
+    window_seq INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (app_id, window_id, grp)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS analysis_results_by_time ON analysis_results(app_id, at_us);
+CREATE TABLE IF NOT EXISTS documents (
+    key     TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    doc     TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit (
     seq   INTEGER PRIMARY KEY AUTOINCREMENT,
     at_us INTEGER NOT NULL,
@@ -118,6 +125,17 @@ fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
+fn from_micros(us: i64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_micros(us).unwrap_or_default()
+}
+
+fn range_micros(range: &TimeRange) -> (i64, i64) {
+    (
+        range.since.map_or(i64::MIN, micros),
+        range.until.map_or(i64::MAX, micros),
+    )
+}
+
 impl SqliteStore {
     /// Open (and create when missing) the store at `path`.
     pub fn open(path: &Path, sync: SyncMode) -> Result<Self> {
@@ -172,8 +190,17 @@ impl SqliteStore {
             .hint("upgrade rohe, or point store.path at another file"));
         }
         if version < SCHEMA_VERSION {
-            let tx_sql =
-                format!("BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;");
+            // Version 1 files gain the columns version 2 added (CREATE IF NOT EXISTS leaves
+            // existing tables as they are, and adds version 3's documents table).
+            let migrate = if version == 1 {
+                "ALTER TABLE metric_reports ADD COLUMN run_id TEXT NOT NULL DEFAULT '';
+                 ALTER TABLE analysis_results ADD COLUMN window_seq INTEGER NOT NULL DEFAULT 0;"
+            } else {
+                ""
+            };
+            let tx_sql = format!(
+                "BEGIN IMMEDIATE; {migrate} {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
+            );
             conn.execute_batch(&tx_sql).map_err(&err)?;
         }
         Ok(SqliteStore {
@@ -409,6 +436,58 @@ impl Store for SqliteStore {
         decode_all(docs, "registration event")
     }
 
+    async fn get_doc(&self, key: &str) -> Result<Option<Versioned<serde_json::Value>>> {
+        let key = key.to_string();
+        self.with(move |c, p| {
+            versioned(
+                c,
+                p,
+                "SELECT doc, version FROM documents WHERE key = ?1",
+                &key,
+                "document",
+            )
+        })
+        .await
+    }
+
+    async fn put_doc(
+        &self,
+        key: &str,
+        value: &serde_json::Value,
+        expected: Option<u64>,
+        audit: Option<&AuditEntry>,
+    ) -> Result<u64> {
+        let doc = to_json(value)?;
+        let key = key.to_string();
+        let audit = audit.map(audit_row).transpose()?;
+        self.with(move |c, p| {
+            let err = store_err(p);
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(&err)?;
+            let n = match expected {
+                None => tx.execute(
+                    "INSERT INTO documents (key, version, doc) VALUES (?1, 1, ?2) ON CONFLICT DO NOTHING",
+                    params![key, doc],
+                ),
+                Some(v) => tx.execute(
+                    "UPDATE documents SET doc = ?1, version = version + 1 WHERE key = ?2 AND version = ?3",
+                    params![doc, key, v as i64],
+                ),
+            }
+            .map_err(&err)?;
+            if n == 0 {
+                return Err(version_conflict("document", &key));
+            }
+            if let Some((at, doc)) = &audit {
+                insert_audit(&tx, *at, doc).map_err(&err)?;
+            }
+            tx.commit().map_err(&err)?;
+            Ok(expected.map_or(1, |v| v + 1))
+        })
+        .await
+    }
+
     async fn get_agent(&self, app_name: &str) -> Result<Option<Versioned<AgentRecord>>> {
         let name = app_name.to_string();
         self.with(move |c, p| {
@@ -465,17 +544,28 @@ impl Store for SqliteStore {
     }
 
     async fn insert_reports(&self, reports: &[StoredReport]) -> Result<u64> {
-        let rows: Vec<(String, String, i64, String)> = reports
+        // The body is bound as the text that arrived (no re-encoding); the rows are copied
+        // once, to move them to the connection's thread.
+        let mut app_ids: Vec<(uuid::Uuid, String)> = Vec::with_capacity(1);
+        let rows: Vec<(usize, String, i64, String, String)> = reports
             .iter()
             .map(|r| {
-                Ok((
-                    r.app_id.to_string(),
+                let a = match app_ids.iter().position(|(id, _)| *id == r.app_id) {
+                    Some(i) => i,
+                    None => {
+                        app_ids.push((r.app_id, r.app_id.to_string()));
+                        app_ids.len() - 1
+                    }
+                };
+                (
+                    a,
                     r.report_id.clone(),
                     micros(r.received_at),
-                    to_json(&r.body)?,
-                ))
+                    r.body.as_str().to_owned(),
+                    r.run_id.clone(),
+                )
             })
-            .collect::<Result<_>>()?;
+            .collect();
         self.with(move |c, p| {
             let err = store_err(p);
             let tx = c
@@ -485,12 +575,14 @@ impl Store for SqliteStore {
             {
                 let mut stmt = tx
                     .prepare_cached(
-                        "INSERT INTO metric_reports (app_id, report_id, received_us, doc)
-                         VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                        "INSERT INTO metric_reports (app_id, report_id, received_us, doc, run_id)
+                         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
                     )
                     .map_err(&err)?;
-                for (a, id, t, d) in &rows {
-                    new += stmt.execute(params![a, id, t, d]).map_err(&err)? as u64;
+                for (a, id, t, d, r) in &rows {
+                    new += stmt
+                        .execute(params![app_ids[*a].1, id, t, d, r])
+                        .map_err(&err)? as u64;
                 }
             }
             tx.commit().map_err(&err)?;
@@ -507,6 +599,141 @@ impl Store for SqliteStore {
                 |r| r.get::<_, i64>(0),
             )
             .map(|n| n as u64)
+            .map_err(store_err(p))
+        })
+        .await
+    }
+
+    async fn query_reports(
+        &self,
+        app_id: uuid::Uuid,
+        range: TimeRange,
+    ) -> Result<Vec<StoredReport>> {
+        let (since, until) = range_micros(&range);
+        self.with(move |c, p| {
+            let err = store_err(p);
+            // The newest `limit` in the range, returned oldest first.
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT report_id, received_us, doc, run_id FROM (
+                       SELECT report_id, received_us, doc, run_id FROM metric_reports
+                       WHERE app_id = ?1 AND received_us BETWEEN ?2 AND ?3
+                       ORDER BY received_us DESC LIMIT ?4)
+                     ORDER BY received_us",
+                )
+                .map_err(&err)?;
+            let rows = stmt
+                .query_map(
+                    params![app_id.to_string(), since, until, range.limit as i64],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                        ))
+                    },
+                )
+                .map_err(&err)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (report_id, at, doc, run_id) = row.map_err(&err)?;
+                let body = ReportJson::parse(doc).map_err(|e| {
+                    Error::runtime(format!(
+                        "the store holds an unreadable metric report record: {e}"
+                    ))
+                    .hint("the file may have been written by another program")
+                })?;
+                out.push(StoredReport {
+                    app_id,
+                    report_id,
+                    run_id,
+                    received_at: from_micros(at),
+                    body,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn insert_analysis(&self, docs: &[StoredAnalysis]) -> Result<u64> {
+        let rows: Vec<(String, String, String, i64, i64, String)> = docs
+            .iter()
+            .map(|d| {
+                Ok((
+                    d.app_id.to_string(),
+                    d.window_id.clone(),
+                    d.group_key(),
+                    micros(d.at),
+                    d.result.window_seq as i64,
+                    to_json(d)?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        self.with(move |c, p| {
+            let err = store_err(p);
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(&err)?;
+            let mut new = 0u64;
+            {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "INSERT INTO analysis_results (app_id, window_id, grp, at_us, window_seq, doc)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+                    )
+                    .map_err(&err)?;
+                for (a, w, g, t, seq, d) in &rows {
+                    new += stmt.execute(params![a, w, g, t, seq, d]).map_err(&err)? as u64;
+                }
+            }
+            tx.commit().map_err(&err)?;
+            Ok(new)
+        })
+        .await
+    }
+
+    async fn query_analysis(
+        &self,
+        app_id: uuid::Uuid,
+        range: TimeRange,
+    ) -> Result<Vec<StoredAnalysis>> {
+        let (since, until) = range_micros(&range);
+        self.with(move |c, p| {
+            let err = store_err(p);
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT doc FROM (
+                       SELECT at_us, window_seq, grp, doc FROM analysis_results
+                       WHERE app_id = ?1 AND at_us BETWEEN ?2 AND ?3
+                       ORDER BY at_us DESC, window_seq DESC LIMIT ?4)
+                     ORDER BY at_us, window_seq, grp",
+                )
+                .map_err(&err)?;
+            let rows = stmt
+                .query_map(
+                    params![app_id.to_string(), since, until, range.limit as i64],
+                    |r| r.get::<_, String>(0),
+                )
+                .map_err(&err)?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(from_json(&row.map_err(&err)?, "analysis")?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn last_window_seq(&self, app_id: uuid::Uuid) -> Result<u64> {
+        self.with(move |c, p| {
+            c.query_row(
+                "SELECT COALESCE(MAX(window_seq), 0) FROM analysis_results WHERE app_id = ?1",
+                [app_id.to_string()],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n.max(0) as u64)
             .map_err(store_err(p))
         })
         .await

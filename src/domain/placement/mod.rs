@@ -301,6 +301,36 @@ pub struct Plan {
     pub decisions: Vec<Decision>,
 }
 
+/// Take every instance off the node named `node_name` (it failed, or is being removed) and give
+/// the node its resources back; each service's `running` drops by what it had there, so the
+/// next [`plan`] places those replicas elsewhere. Returns one [`Removal`] per instance.
+pub fn evict_node(cluster: &mut Cluster, node_name: &str) -> Vec<Removal> {
+    let mut out = Vec::new();
+    let Some(node) = cluster.nodes.iter_mut().find(|n| n.node_name == node_name) else {
+        return out;
+    };
+    for svc in &mut cluster.services {
+        let count = svc.node.get(&node.mac_address).copied().unwrap_or(0);
+        if count == 0 {
+            continue;
+        }
+        let need = eval::Need::of(svc);
+        for _ in 0..count {
+            book::release(node, &svc.service_id, &need);
+            svc.running = svc.running.saturating_sub(1);
+            out.push(Removal {
+                service_id: svc.service_id.clone(),
+                service_name: svc.service_name.clone(),
+                node: Some(node.node_name.clone()),
+                node_id: Some(node.mac_address.clone()),
+                instance_id: svc.instance_ids.pop(),
+            });
+        }
+        svc.node.remove(&node.mac_address);
+    }
+    out
+}
+
 // ---------------------------------------------------------------------------------------------
 // The cycle
 // ---------------------------------------------------------------------------------------------

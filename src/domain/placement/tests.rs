@@ -1125,7 +1125,7 @@ mod properties {
                     n.accelerator
                         .insert(format!("GPU{g}"), gpu(100.0, f64::from(*used) * 25.0));
                 }
-                n.cordoned = cordoned && i % 3 == 0;
+                n.cordoned = cordoned && i.is_multiple_of(3);
                 n
             })
     }

@@ -206,6 +206,41 @@ fn full_lines(theme: &Theme, a: &Application, d: &AppDetail) -> Vec<Line<'static
     });
     out.push(kv(theme, "agent", &agent));
     out.push(kv(theme, "reports", &d.stored_reports.to_string()));
+    if let Some(r) = &d.registry {
+        out.push(Line::default());
+        out.push(Line::from(vec![
+            Span::styled(
+                format!("Registry ({} instances) ", r.instances.len()),
+                theme.header,
+            ),
+            span(&r.backend, theme.dim),
+        ]));
+        if let Some(e) = &r.error {
+            out.push(Line::from(vec![
+                Span::styled("  unreachable: ", theme.error),
+                span(e, theme.error),
+            ]));
+        }
+        for i in &r.instances {
+            let health = match i.health.as_str() {
+                "passing" => theme.ok,
+                "warning" => theme.warning,
+                _ => theme.error,
+            };
+            out.push(Line::from(vec![
+                Span::raw("  "),
+                span(&i.name, theme.title),
+                Span::raw("  "),
+                span(
+                    &format!("{}:{}", i.address, i.port),
+                    ratatui::style::Style::new(),
+                ),
+                Span::raw("  "),
+                span(&i.health, health),
+                Span::styled(format!("  {}", terminal_safe(&i.id)), theme.dim),
+            ]));
+        }
+    }
     out.push(Line::default());
     out.push(Line::from(Span::styled(
         format!("History ({})", d.history.len()),

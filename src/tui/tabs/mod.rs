@@ -1,9 +1,12 @@
 //! What each tab shows: its columns, its rows, the detail of a row, and its empty state.
-//! Nodes, Deployments and Metrics have no data source in this release: they say so, and
-//! what will fill them, instead of showing anything made up.
+//! Nodes and Deployments come from the orchestration use cases on the configured cluster
+//! (the simulated one on embedded defaults).
 
 pub mod agents;
 pub mod applications;
+pub mod deployments;
+pub mod metrics;
+pub mod nodes;
 
 use super::app::Tab;
 
@@ -23,26 +26,23 @@ pub fn empty_state(tab: Tab, filtered: bool) -> Vec<String> {
             "(the same as `rohe app register -f FILE`).".into(),
         ],
         Tab::Agents => vec![
-            "No observation agents are recorded in the store.".into(),
-            "An agent record appears here when an application's observation".into(),
-            "agent is started (`rohe agent start NAME`, which a later release".into(),
-            "of rohe adds); until then this tab stays empty.".into(),
+            "No observation agents yet.".into(),
+            "On the Applications tab (1), select an application and press s to".into(),
+            "start its agent, or D to start the agent and the demo pipeline".into(),
+            "(10 reports/s), then watch the Metrics tab (5).".into(),
         ],
         Tab::Nodes => vec![
-            "No node data: this rohe does not read cluster nodes yet.".into(),
-            "The Nodes tab lists the edge cluster's nodes once a cluster".into(),
-            "backend is configured (a later release adds one).".into(),
+            "No nodes in the inventory.".into(),
+            "Add them with the CLI (the same request the console uses):".into(),
+            "rohe node add -f example/nodes/edge-lab.yaml".into(),
         ],
         Tab::Deployments => vec![
-            "No deployment data: this rohe does not manage deployments yet.".into(),
-            "The Deployments tab lists the microservice deployments of".into(),
-            "registered applications once the orchestration backend".into(),
-            "lands in a later release.".into(),
+            "No services to deploy.".into(),
+            "Add them with `rohe service add -f example/services/cctvs.yaml`,".into(),
+            "then press p to preview the plan and A to apply it.".into(),
         ],
-        Tab::Metrics => vec![
-            "No metrics: no observation agent has stored reports yet.".into(),
-            "The Metrics tab shows QoA4ML metrics per application once an".into(),
-            "observation agent ingests them (a later release adds agents).".into(),
-        ],
+        Tab::Metrics => {
+            vec!["No reports yet: start the agent (Agents tab, s) and the demo (D).".into()]
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! help overlay, dialogs, forms, the error state, and hostile strings from data.
 
 use super::*;
-use crate::ports::{AgentRecord, AgentState};
+use crate::ports::AgentState;
 use crate::tui::theme::Theme;
 use crate::tui::ui;
 use ratatui::Terminal;
@@ -19,7 +19,7 @@ fn buffer(app: &mut App, w: u16, h: u16) -> Buffer {
 }
 
 /// The screen as text, one line per row; also checks that no cell holds a control character.
-fn screen(app: &mut App, w: u16, h: u16) -> String {
+pub(super) fn screen(app: &mut App, w: u16, h: u16) -> String {
     let buf = buffer(app, w, h);
     let mut out = String::new();
     for y in 0..h {
@@ -34,18 +34,6 @@ fn screen(app: &mut App, w: u16, h: u16) -> String {
         out.push('\n');
     }
     out
-}
-
-fn agent(name: &str, state: AgentState) -> AgentRecord {
-    AgentRecord {
-        application_name: name.into(),
-        app_id: uuid::Uuid::new_v4(),
-        state,
-        runtime: "local".into(),
-        handle: "pid 4242".into(),
-        updated_at: chrono::Utc::now(),
-        config: serde_json::json!({"queue": format!("{name}.#")}),
-    }
 }
 
 #[test]
@@ -119,34 +107,40 @@ fn agents_tab_empty_and_full() {
         let _ = app.update(ch('2'));
         let _ = app.update(Event::AgentsLoaded(Ok(Vec::new())));
         let s = screen(&mut app, w, h);
-        assert!(s.contains("No observation agents are recorded"), "{s}");
+        assert!(s.contains("No observation agents yet."), "{s}");
+        assert!(s.contains("press s to"), "{s}");
         let _ = app.update(ctrl('r'));
         let _ = app.update(Event::AgentsLoaded(Ok(vec![
-            agent("cctvs", AgentState::Running),
-            agent("bts", AgentState::Stopped),
+            agent_status("cctvs", AgentState::Running),
+            agent_status("bts", AgentState::Stopped),
         ])));
         let s = screen(&mut app, w, h);
         assert!(s.contains("Agents [2/2]"), "{s}");
         assert!(s.contains("running") && s.contains("stopped"), "{s}");
-        assert!(s.contains("APPLICATION") && s.contains("STATE"), "{s}");
+        assert!(
+            s.contains("APP") && s.contains("STATE") && s.contains("STORED"),
+            "{s}"
+        );
     }
 }
 
 #[test]
-fn data_less_tabs_say_what_fills_them() {
+fn cluster_tabs_say_when_they_are_loading_or_failing() {
     for (w, h) in SIZES {
         let mut app = loaded(applications(2), false);
-        for (key, tab, text) in [
-            ('3', "Nodes", "No node data"),
-            ('4', "Deployments", "No deployment data"),
-            ('5', "Metrics", "No metrics"),
-        ] {
+        for (key, tab, what) in [('3', "Nodes", "nodes"), ('4', "Deployments", "deployments")] {
             let _ = app.update(ch(key));
             let s = screen(&mut app, w, h);
-            assert!(s.contains(&format!("┌ {tab} ")), "{s}");
-            assert!(s.contains(text), "{s}");
-            assert!(s.contains("later release"), "{s}");
+            assert!(s.contains(&format!("┌ {tab} [0/0]")), "{s}");
+            assert!(s.contains(&format!("Loading {what}…")), "{s}");
         }
+        let _ = app.update(Event::DeploymentsLoaded(Err("the cluster is gone".into())));
+        let s = screen(&mut app, w, h);
+        assert!(s.contains("cannot load deployments"), "{s}");
+        assert!(
+            s.contains("No deployments to show until the store answers."),
+            "{s}"
+        );
     }
 }
 
@@ -161,14 +155,14 @@ fn help_overlay_lists_the_effective_keys() {
         assert!(s.contains("j/down"), "{s}");
     }
     let (km, _) = Keymap::with_overrides(
-        "actions:\n  - name: quit\n    keys: [x, ctrl-c]\n",
+        "actions:\n  - name: quit\n    keys: [Q, ctrl-c]\n",
         "k.yaml",
     )
     .unwrap();
     let mut app = App::new(km, true, Duration::from_secs(2), info());
     let _ = app.update(ch('?'));
     let s = screen(&mut app, 200, 50);
-    assert!(s.contains("x/ctrl-c"), "{s}");
+    assert!(s.contains("Q/ctrl-c"), "{s}");
     assert!(
         s.contains("READ-ONLY: state-changing actions are hidden"),
         "{s}"
@@ -186,7 +180,7 @@ fn unregister_dialogs_show_cancel_focused() {
         assert!(s.contains("[ Cancel ]"), "{s}");
         assert!(!s.contains("[ Unregister ]"), "{s}");
         let _ = app.update(press(KeyCode::Esc));
-        let _ = app.update(ch('D'));
+        let _ = app.update(ch('P'));
         let s = screen(&mut app, w, h);
         assert!(s.contains("Type the application's name to confirm"), "{s}");
         assert!(s.contains("Unregister + purge"), "{s}");
@@ -299,6 +293,7 @@ fn escape_sequences_from_data_are_never_emitted() {
         }],
         agent: None,
         stored_reports: 0,
+        registry: None,
     };
     let mut app = loaded(vec![a], false);
     let _ = app.update(Event::DetailLoaded {
@@ -320,9 +315,9 @@ fn escape_sequences_from_data_are_never_emitted() {
     let _ = app.update(press(KeyCode::Esc));
     // An agent record's fields (the report-side data) too.
     let _ = app.update(ch('2'));
-    let mut ag = agent(evil, AgentState::Failed);
+    let mut ag = failed_agent(evil);
     ag.handle = "h\u{1b}[?1049l".into();
-    ag.config = serde_json::json!({"note": "\u{1b}[2J"});
+    ag.reason = Some("\u{1b}[2J gone".into());
     let _ = app.update(Event::AgentsLoaded(Ok(vec![ag])));
     let _ = screen(&mut app, 200, 50);
     let _ = app.update(press(KeyCode::Enter));
@@ -379,4 +374,338 @@ fn no_color_theme_draws_without_colours() {
         assert_eq!(c.fg, ratatui::style::Color::Reset, "{c:?}");
         assert_eq!(c.bg, ratatui::style::Color::Reset, "{c:?}");
     }
+}
+
+// ---- agents, demo and metrics ------------------------------------------------------------
+
+const NEW_SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
+
+/// The row of the screen that contains `text`, and its y.
+fn line_with<'a>(s: &'a str, text: &str) -> Option<(usize, &'a str)> {
+    s.lines().enumerate().find(|(_, l)| l.contains(text))
+}
+
+fn on_agents_tab(agents: Vec<crate::ops::AgentStatus>) -> App {
+    let mut app = loaded(applications(3), false);
+    let _ = app.update(ch('2'));
+    let _ = app.update(Event::AgentsLoaded(Ok(agents)));
+    app
+}
+
+#[test]
+fn agents_tab_shows_health_and_failed_agents_in_red() {
+    for (w, h) in NEW_SIZES {
+        let mut app = on_agents_tab(vec![
+            agent_status("app000", AgentState::Running),
+            failed_agent("app001"),
+            agent_status("app002", AgentState::Stopped),
+        ]);
+        let s = screen(&mut app, w, h);
+        for col in [
+            "APP",
+            "STATE",
+            "RATE/S",
+            "STORED",
+            "LAG",
+            "LAST",
+            "DEAD",
+            "ERRORS",
+            "WINDOWS",
+            "ANOMALIES",
+        ] {
+            assert!(s.contains(col), "{col} at {w}x{h}:\n{s}");
+        }
+        let (_, run) = line_with(&s, "app000").unwrap();
+        for v in ["running", "9.8", "1826", "182", "57"] {
+            assert!(run.contains(v), "{v} missing from {run:?}");
+        }
+        let (y, failed) = line_with(&s, "app001").unwrap();
+        assert!(failed.contains("failed (pid gone)"), "{failed:?}");
+        // The failed row is red (the selection is on another row).
+        let buf = buffer(&mut app, w, h);
+        let x = failed.find("failed").unwrap() as u16;
+        let x = failed[..x as usize].chars().count() as u16;
+        assert_eq!(buf[(x, y as u16)].fg, ratatui::style::Color::Red);
+        // The keys of the tab sit in the hint line.
+        assert!(s.contains("s start") && s.contains("x stop"), "{s}");
+        assert!(s.contains("l logs") && s.contains("D demo"), "{s}");
+        if w >= 120 {
+            assert!(s.contains("RUNTIME") && s.contains("inprocess"), "{s}");
+        }
+    }
+}
+
+#[test]
+fn agent_detail_shows_its_health() {
+    let mut app = on_agents_tab(vec![agent_status("app000", AgentState::Running)]);
+    let _ = app.update(press(KeyCode::Enter));
+    for (w, h) in NEW_SIZES {
+        let s = screen(&mut app, w, h);
+        assert!(s.contains("agent of app000"), "{s}");
+        assert!(
+            s.contains("dead-lettered") && s.contains("3 waiting"),
+            "{s}"
+        );
+        if h >= 40 {
+            assert!(s.contains("store busy; retried"), "{s}");
+        }
+    }
+}
+
+#[test]
+fn agent_dialogs_ask_with_cancel_focused() {
+    for (w, h) in NEW_SIZES {
+        let mut app = on_agents_tab(vec![agent_status("app000", AgentState::Running)]);
+        app.demos.insert(
+            "app000".into(),
+            crate::tui::app::DemoState {
+                rate: 10.0,
+                published: 7,
+                failed: 0,
+                stopping: false,
+                last_error: None,
+            },
+        );
+        let _ = app.update(ch('x'));
+        let s = screen(&mut app, w, h);
+        assert!(s.contains("Stop the agent of app000?"), "{s}");
+        assert!(s.contains("[ Cancel ]") && s.contains("Stop"), "{s}");
+        assert!(s.contains("The demo keeps publishing"), "{s}");
+        let _ = app.update(press(KeyCode::Tab));
+        let s = screen(&mut app, w, h);
+        assert!(s.contains("[ Stop ]"), "{s}");
+        let _ = app.update(press(KeyCode::Esc));
+        let _ = app.update(ch('r'));
+        let s = screen(&mut app, w, h);
+        assert!(s.contains("Restart the agent of app000?"), "{s}");
+        let _ = app.update(press(KeyCode::Esc));
+        // The status bar shows the demo.
+        let s = screen(&mut app, w, h);
+        assert!(s.contains("▶ demo app000 7"), "{s}");
+    }
+}
+
+/// The Metrics tab of `app000` with `view` loaded (and the agent running).
+fn on_metrics_tab(view: crate::ops::metrics::MetricsView) -> App {
+    let mut app = loaded(applications(2), false);
+    let _ = app.update(ch('5'));
+    let _ = app.update(Event::AgentsLoaded(Ok(vec![agent_status(
+        "app000",
+        AgentState::Running,
+    )])));
+    let _ = app.update(Event::MetricsLoaded {
+        name: "app000".into(),
+        range: crate::tui::event::MetricsRange::Live { minutes: 5 },
+        result: Ok(Box::new(view)),
+    });
+    app
+}
+
+#[test]
+fn metrics_tab_full_at_both_sizes() {
+    for (w, h) in NEW_SIZES {
+        let mut app = on_metrics_tab(metrics_view("app000", 1830));
+        let s = screen(&mut app, w, h);
+        // Header: the app, the marker and range, the figures.
+        assert!(s.contains("◀ app000 ▶ 1/2"), "{s}");
+        assert!(s.contains("LIVE") && s.contains("last 5m"), "{s}");
+        assert!(s.contains("reports 1830"), "{s}");
+        assert!(s.contains("9.9/s") && s.contains("windows 183"), "{s}");
+        assert!(
+            s.contains("anomalies 3") && s.contains("violations 1"),
+            "{s}"
+        );
+        // Sparklines with their scale.
+        assert!(s.contains("reports/5s") && s.contains("max 46"), "{s}");
+        assert!(s.contains("e2e p95") && s.contains("max 800ms"), "{s}");
+        assert!(s.chars().any(|c| ('▁'..='█').contains(&c)), "{s}");
+        // The latest violation in the warning panel.
+        assert!(s.contains("latency_e2e p95 = 825ms > 500ms"), "{s}");
+        // The percentile table, end-to-end first, latencies in ms.
+        for t in [
+            "STAGE",
+            "METRIC",
+            "COUNT",
+            "P50",
+            "P95",
+            "(pipeline)",
+            "e2e_latency",
+        ] {
+            assert!(s.contains(t), "{t}:\n{s}");
+        }
+        let (y, e2e) = line_with(&s, "e2e_latency").unwrap();
+        assert!(e2e.contains("525ms") && e2e.contains("825ms"), "{e2e:?}");
+        // Its p95 breaks the contract (column latency_e2e): the row is red.
+        let x = e2e[..e2e.find("e2e_latency").unwrap()].chars().count() as u16;
+        let buf = buffer(&mut app, w, h);
+        assert_eq!(buf[(x, y as u16)].fg, ratatui::style::Color::Red, "{s}");
+        for t in [
+            "ingestion",
+            "2a54d976…",
+            "response_time",
+            "confidence",
+            "0.928",
+            "accuracy",
+        ] {
+            assert!(s.contains(t), "{t}:\n{s}");
+        }
+        if h >= 40 {
+            // Room for the chart, with time on the x-axis.
+            assert!(s.contains("end-to-end latency p95 over time"), "{s}");
+            assert!(
+                s.chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)),
+                "braille line:\n{s}"
+            );
+            assert!(s.contains("inference"), "{s}");
+        }
+        // The keys of the tab.
+        assert!(s.contains("t range") && s.contains("h history"), "{s}");
+    }
+}
+
+#[test]
+fn metrics_tab_empty_states_say_what_to_do() {
+    for (w, h) in NEW_SIZES {
+        // No application at all.
+        let mut app = loaded(Vec::new(), false);
+        let _ = app.update(ch('5'));
+        let _ = app.update(Event::AgentsLoaded(Ok(Vec::new())));
+        let s = screen(&mut app, w, h);
+        assert!(s.contains("No applications are registered"), "{s}");
+        assert!(s.contains("press D"), "{s}");
+        // An application, loading.
+        let mut app = loaded(applications(1), false);
+        let _ = app.update(ch('5'));
+        let _ = app.update(Event::AgentsLoaded(Ok(Vec::new())));
+        let s = screen(&mut app, w, h);
+        assert!(s.contains("Loading metrics of app000"), "{s}");
+        // No reports yet, no agent.
+        let _ = app.update(Event::MetricsLoaded {
+            name: "app000".into(),
+            range: crate::tui::event::MetricsRange::Live { minutes: 5 },
+            result: Ok(Box::new(metrics_view("app000", 0))),
+        });
+        let s = screen(&mut app, w, h);
+        assert!(s.contains("reports 0"), "{s}");
+        assert!(
+            s.contains("No reports yet for app000 in the last 5m"),
+            "{s}"
+        );
+        assert!(s.contains("never been started"), "{s}");
+        assert!(
+            s.contains("start the agent (Agents tab, s) and the demo (D)"),
+            "{s}"
+        );
+        // A store that fails: the error, and the retry.
+        let _ = app.update(ctrl('r'));
+        let _ = app.update(Event::MetricsLoaded {
+            name: "app000".into(),
+            range: crate::tui::event::MetricsRange::Live { minutes: 5 },
+            result: Err("database is locked".into()),
+        });
+        let s = screen(&mut app, w, h);
+        assert!(s.contains("cannot load metrics"), "{s}");
+        assert!(w < 120 || s.contains("database is locked"), "{s}");
+    }
+}
+
+#[test]
+fn metrics_history_is_marked() {
+    let mut app = on_metrics_tab(metrics_view("app000", 10));
+    let since: chrono::DateTime<chrono::Utc> = "2026-11-01T10:00:00Z".parse().unwrap();
+    let until: chrono::DateTime<chrono::Utc> = "2026-11-01T11:00:00Z".parse().unwrap();
+    let _ = app.update(ch('h'));
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("Metrics history") && s.contains("Since"), "{s}");
+    let _ = app.update(ctrl('u'));
+    typed(&mut app, "2026-11-01T10:00:00Z");
+    let _ = app.update(press(KeyCode::Tab));
+    typed(&mut app, "2026-11-01T11:00:00Z");
+    let _ = app.update(press(KeyCode::Enter));
+    let range = crate::tui::event::MetricsRange::History { since, until };
+    let _ = app.update(Event::MetricsLoaded {
+        name: "app000".into(),
+        range,
+        result: Ok(Box::new(metrics_view("app000", 0))),
+    });
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("HISTORY"), "{s}");
+    assert!(!s.contains("LIVE"), "{s}");
+    assert!(s.contains("Press L to go back to live"), "{s}");
+}
+
+#[test]
+fn help_lists_the_tab_keys() {
+    let mut app = loaded(applications(1), false);
+    let _ = app.update(ch('?'));
+    let lines: Vec<String> = crate::tui::ui::help_lines(&app, &Theme::colored())
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+    let text = lines.join("\n");
+    for t in [
+        "Agents tab",
+        "Metrics tab",
+        "Start the application's observation agent",
+        "Stop the selected agent (asks first",
+        "Live range: the last 1, 5, 15 or 60 minutes",
+        "History: show a fixed time range",
+    ] {
+        assert!(text.contains(t), "{t}:\n{text}");
+    }
+    let s = screen(&mut app, 120, 40);
+    assert!(s.contains("Help"), "{s}");
+}
+
+#[test]
+fn application_detail_lists_registry_instances_with_health() {
+    let apps = applications(1);
+    let mut d = detail(&apps[0]);
+    let inst = |id: &str, port: u16, health: &str| crate::ports::registry::Instance {
+        name: "inference".into(),
+        id: id.into(),
+        address: "10.0.0.5".into(),
+        port,
+        tags: vec!["yolov8".into()],
+        meta: [("appName".to_string(), "app000".to_string())].into(),
+        ttl_s: 30,
+        health: health.into(),
+    };
+    d.registry = Some(crate::ops::RegistryView {
+        backend: "consul (http://127.0.0.1:8500)".into(),
+        instances: vec![
+            inst("inf-1", 5000, "passing"),
+            inst("inf-2", 5001, "critical"),
+        ],
+        error: None,
+    });
+    let mut app = loaded(apps.clone(), false);
+    let _ = app.update(Event::DetailLoaded {
+        name: "app000".into(),
+        result: Ok(d.clone()),
+    });
+    let s = screen(&mut app, 200, 50);
+    assert!(s.contains("Registry (2 instances)"), "{s}");
+    assert!(s.contains("consul (http://127.0.0.1:8500)"), "{s}");
+    let (_, passing) = line_with(&s, "10.0.0.5:5000").expect("first instance");
+    assert!(
+        passing.contains("passing") && passing.contains("inf-1"),
+        "{passing}"
+    );
+    let (_, critical) = line_with(&s, "10.0.0.5:5001").expect("second instance");
+    assert!(critical.contains("critical"), "{critical}");
+
+    // An unreachable registry is said in the pane; the rest of the detail stays.
+    d.registry = Some(crate::ops::RegistryView {
+        backend: "consul (http://127.0.0.1:8500)".into(),
+        instances: Vec::new(),
+        error: Some("connection refused".into()),
+    });
+    let _ = app.update(Event::DetailLoaded {
+        name: "app000".into(),
+        result: Ok(d),
+    });
+    let s = screen(&mut app, 200, 50);
+    assert!(s.contains("unreachable: connection refused"), "{s}");
+    assert!(s.contains("History (1)"), "{s}");
 }

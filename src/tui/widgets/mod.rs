@@ -125,6 +125,35 @@ pub fn table(
     focused: bool,
     row: &dyn Fn(usize) -> Vec<String>,
 ) {
+    table_styled(
+        f,
+        area,
+        theme,
+        title,
+        cols,
+        list,
+        focused,
+        row,
+        &|_| Style::new(),
+        theme.selected,
+    );
+}
+
+/// [`table`], with a style per row (`style` is called for the visible rows only) and the
+/// selected row's style.
+#[allow(clippy::too_many_arguments)]
+pub fn table_styled(
+    f: &mut Frame,
+    area: Rect,
+    theme: &Theme,
+    title: Line<'static>,
+    cols: &[Col],
+    list: &ListView,
+    focused: bool,
+    row: &dyn Fn(usize) -> Vec<String>,
+    style: &dyn Fn(usize) -> Style,
+    highlight: Style,
+) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(if focused {
@@ -166,6 +195,7 @@ pub fn table(
                     .zip(&widths)
                     .filter_map(|(text, w)| w.map(|w| Cell::from(fit(text, w as usize)))),
             )
+            .style(style(i))
         })
         .collect();
     let constraints: Vec<Constraint> = widths
@@ -176,7 +206,7 @@ pub fn table(
     let t = Table::new(rows, constraints)
         .header(header)
         .column_spacing(SPACING)
-        .row_highlight_style(theme.selected);
+        .row_highlight_style(highlight);
     let mut state = TableState::default();
     if total > 0 {
         state.select(Some(sel - off));
