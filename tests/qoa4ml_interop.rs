@@ -11,7 +11,14 @@ use std::process::Command;
 
 const QOA4ML_VERSION: &str = "0.3.18";
 
+/// The interpreter with qoa4ml installed. The tests of this binary run in parallel threads:
+/// the first one installs, the others wait for it (one scratch directory per process).
 fn python_with_qoa4ml() -> PathBuf {
+    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(install_qoa4ml).clone()
+}
+
+fn install_qoa4ml() -> PathBuf {
     if let Ok(p) = std::env::var("ROHE_TEST_PYTHON") {
         return PathBuf::from(p);
     }
@@ -367,4 +374,247 @@ fn url_host(url: &str) -> String {
         .and_then(|r| r.split([':', '/']).next())
         .unwrap_or("127.0.0.1")
         .to_string()
+}
+
+/// Registers through `registration_url` only, prints what the handshake gave it, then (when
+/// asked for reports) waits for a line on stdin and publishes them.
+const REGISTER_AND_PUBLISH: &str = r#"
+import json, sys, time
+from qoa4ml.qoa_client import QoaClient
+path, n = sys.argv[1], int(sys.argv[2])
+client = QoaClient(config_path=path)
+if not client.default_connector:
+    sys.exit("the registration gave the client no connector")
+conn = client.connector_list[client.default_connector]
+print(json.dumps({"exchange": conn.exchange_name, "routing_key": conn.out_routing_key}), flush=True)
+if n > 0:
+    sys.stdin.readline()
+    total = 0.0
+    for i in range(n):
+        client.timer()
+        time.sleep(0.002)
+        client.timer()
+        c = 0.25 + i / (4.0 * n)
+        total += c
+        client.observe_inference_metric("confidence", c)
+        client.asyn_report(json.dumps(client.report(submit=False)))
+    print(total / n, flush=True)
+"#;
+
+/// A running `rohe serve` (the real binary), stopped with SIGTERM when dropped.
+struct Served {
+    child: std::process::Child,
+    observation: String,
+}
+
+impl Served {
+    fn start(sb: &Sandbox, amqp: &str, host: &str) -> Served {
+        use std::io::BufRead;
+        let mut child = sb
+            .cmd()
+            .args([
+                "serve",
+                "--observation-port",
+                "0",
+                "--orchestration-port",
+                "0",
+            ])
+            .env("ROHE__BUS__BACKEND", "amqp")
+            .env("ROHE__BUS__URL", amqp)
+            .env("ROHE__QOA4ML__END_POINT", host)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start rohe serve");
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut first)
+            .expect("rohe serve prints where it listens");
+        // "rohe serve: observation API on http://127.0.0.1:PORT  orchestration API on ..."
+        let observation = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {first:?}"))
+            .to_string();
+        Served { child, observation }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Real peer through `rohe serve` (issue 7): the real QoA4ML client, configured with nothing
+/// but `registration_url`, registers with the real `rohe serve`, gets its connector from the
+/// reply, and publishes through the real RabbitMQ to the agent `rohe serve` started; every
+/// report is stored and analysed. A second client re-registers and counts as client 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_qoa4ml_client_registers_with_rohe_serve_and_publishes_to_its_agent() {
+    let _watchdog = common::Watchdog::new(
+        900,
+        "real_qoa4ml_client_registers_with_rohe_serve_and_publishes_to_its_agent",
+    );
+    let py = python_with_qoa4ml();
+    let amqp = std::env::var("ROHE_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    let host = url_host(&amqp);
+    if std::net::TcpStream::connect((host.as_str(), 5672)).is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "RabbitMQ is required in CI"
+        );
+        eprintln!("SKIPPING the rohe serve peer test: no broker at {host}:5672");
+        return;
+    }
+    let sb = Sandbox::new();
+    let served = Served::start(&sb, &amqp, &host);
+    let name = format!("qs{}", std::process::id() % 100_000);
+    let instance = "5d0c3c2e-3f6a-4c47-9e55-6f1a3b8f2a11";
+    let config = sb.write(
+        "qoa.yaml",
+        &format!(
+            "client:\n  application_name: {name}\n  run_id: run1\n  user_id: u1\n  \
+             stage_id: detector\n  instance_id: {instance}\n  functionality: yolo\n  \
+             role: ml\nregistration_url: {}/registration/\n",
+            served.observation
+        ),
+    );
+    let python = |n: u32| {
+        Command::new(&py)
+            .arg("-c")
+            .arg(REGISTER_AND_PUBLISH)
+            .arg(&config)
+            .arg(n.to_string())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run the QoA4ML client")
+    };
+    let first_line = |child: &mut std::process::Child| {
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read the client's output");
+        line
+    };
+
+    // 1. The first client registers: the application is created from its client info alone.
+    let mut first = python(0);
+    let line = first_line(&mut first);
+    let out = first.wait_with_output().expect("the first client");
+    assert!(
+        out.status.success() && !line.is_empty(),
+        "the first client failed:\n{line}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let given: serde_json::Value = serde_json::from_str(&line).expect("the client's JSON");
+    assert_eq!(given["exchange"], format!("{name}_exchange"));
+    assert_eq!(
+        given["routing_key"],
+        format!("{name}.u1.detector.{instance}.client1")
+    );
+    let show = sb.json(&["app", "show", &name]);
+    assert_eq!(show["application"]["client_count"], 1, "{show}");
+    assert_eq!(show["application"]["run_id"], "run1");
+
+    // 2. Its agent, started through ROHE's API on the same server.
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{}/agent/start", served.observation))
+        .json(&serde_json::json!({"application_name": name}))
+        .send()
+        .await
+        .expect("POST /agent/start");
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let st = sb.json(&["agent", "status", &name]);
+        if st[0]["health"]["connected"] == true {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent never connected: {st}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
+    // 3. A second client re-registers (client 2) and publishes.
+    let n = 30u32;
+    let mut second = python(n);
+    let line = first_line(&mut second);
+    let given: serde_json::Value = serde_json::from_str(&line)
+        .unwrap_or_else(|_| panic!("the second client printed {line:?}"));
+    assert_eq!(
+        given["routing_key"],
+        format!("{name}.u1.detector.{instance}.client2")
+    );
+    {
+        use std::io::Write;
+        let mut stdin = second.stdin.take().expect("stdin");
+        stdin
+            .write_all(b"go\n")
+            .expect("tell the client to publish");
+    }
+    let out = second.wait_with_output().expect("the second client");
+    assert!(
+        out.status.success(),
+        "the second client failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mean: f64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("the mean confidence");
+    assert_eq!(
+        sb.json(&["app", "show", &name])["application"]["client_count"],
+        2
+    );
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let view = loop {
+        let v = sb.json(&["metrics", "query", &name, "--since", "10m"]);
+        if v["reports"] == n || std::time::Instant::now() > deadline {
+            break v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let r = http
+        .post(format!("{}/agent/stop", served.observation))
+        .json(&serde_json::json!({"application_name": name}))
+        .send()
+        .await
+        .expect("POST /agent/stop");
+    assert_eq!(r.status(), 200);
+    assert_eq!(view["reports"], n, "{view}");
+    let conf = view["series"]
+        .as_array()
+        .expect("series")
+        .iter()
+        .find(|r| r["metric"] == "confidence" && r["instance"].is_null())
+        .expect("a confidence row")
+        .clone();
+    assert_eq!(conf["count"], n);
+    assert!(
+        (conf["mean"].as_f64().unwrap() - mean).abs() < 1e-9,
+        "{conf} vs {mean}"
+    );
+    // Analysed: the default stream config triggers every 10 reports.
+    assert!(view["windows"].as_u64().unwrap() >= 3, "{view}");
+    drop(served);
 }

@@ -42,13 +42,21 @@ pub async fn run(global: &GlobalArgs, a: ServeArgs) -> Result<()> {
     } else {
         "bearer token required on state-changing routes"
     };
-    println!(
+    // Written, not println!: the banner's reader may go away (`rohe serve | head -1`, a
+    // supervisor that reads one line), and a server must not die of a closed stdout.
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
         "rohe serve: observation API on http://{}  orchestration API on http://{}  ({auth})",
         server.observation, server.orchestration
     );
-    println!(
+    let _ = writeln!(
+        out,
         "QoA4ML clients: registration_url: http://{}/registration/",
         server.observation
     );
+    let _ = out.flush();
+    drop(out);
     crate::serve::run_until_signal(server).await
 }
