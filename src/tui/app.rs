@@ -39,6 +39,8 @@ pub const AGENT_LOG_LINES: usize = 200;
 pub const LIVE_RANGES: [u32; 4] = [1, 5, 15, 60];
 /// The live range the Metrics tab opens with (5 minutes).
 pub const DEFAULT_LIVE: usize = 1;
+/// How often the console looks for a `rohe serve` on its store (the status bar item).
+pub const SERVE_CHECK_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
@@ -698,6 +700,11 @@ pub struct App {
     pub metrics: MetricsState,
     /// Demo pipelines running in this console, by application.
     pub demos: BTreeMap<String, DemoState>,
+    /// The `rohe serve` running on this store, if any (shown in the status bar).
+    pub serve: Option<crate::serve::ServeStatus>,
+    /// When the serve record was last asked for, and whether an answer is awaited.
+    serve_checked: Option<Instant>,
+    serve_in_flight: bool,
     /// Start the demo of this application once its agent has started.
     pending_demo: Option<String>,
     /// The detail of one application, by name.
@@ -741,6 +748,9 @@ impl App {
             plan_in_flight: None,
             metrics: MetricsState::default(),
             demos: BTreeMap::new(),
+            serve: None,
+            serve_checked: None,
+            serve_in_flight: false,
             pending_demo: None,
             detail: None,
             detail_in_flight: None,
@@ -764,7 +774,17 @@ impl App {
         if !self.readonly {
             fx.push(Effect::AdoptAgents);
         }
+        self.check_serve(&mut fx);
         fx
+    }
+
+    /// Ask whether a `rohe serve` runs on this store, unless an answer is awaited.
+    fn check_serve(&mut self, fx: &mut Vec<Effect>) {
+        if !self.serve_in_flight {
+            self.serve_in_flight = true;
+            self.serve_checked = Some(self.now);
+            fx.push(Effect::CheckServe);
+        }
     }
 
     /// Whether an action is available (read-only mode hides state-changing ones).
@@ -907,6 +927,13 @@ impl App {
                 }
             }
             Event::PlanLoaded { purpose, result } => self.on_plan(purpose, result),
+            Event::ServeChecked(status) => {
+                self.serve_in_flight = false;
+                if self.serve != status {
+                    self.serve = status;
+                    self.dirty = true;
+                }
+            }
             Event::AgentsAdopted(r) => match r {
                 Ok(notes) if notes.is_empty() => {}
                 Ok(notes) => {
@@ -1011,6 +1038,12 @@ impl App {
         // Data ages and retry countdowns on screen change every second.
         if self.tab.has_rows() || self.tab == Tab::Metrics || self.last.is_some() {
             self.dirty = true;
+        }
+        if self
+            .serve_checked
+            .is_none_or(|at| self.now.saturating_duration_since(at) >= SERVE_CHECK_EVERY)
+        {
+            self.check_serve(fx);
         }
         match self.tab {
             Tab::Applications if self.apps.due(self.now) => {

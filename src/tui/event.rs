@@ -31,6 +31,8 @@ pub enum Event {
     AgentsLoaded(Result<Vec<AgentStatus>, String>),
     /// What finding the agents again at start changed (`Ops::adopt_agents`).
     AgentsAdopted(Result<Vec<String>, String>),
+    /// Whether a `rohe serve` is running on this store (`serve::status`).
+    ServeChecked(Option<crate::serve::ServeStatus>),
     /// An agent's last log lines.
     AgentLogs {
         name: String,
@@ -138,6 +140,8 @@ pub enum Effect {
     LoadAgents,
     /// `Ops::adopt_agents()`, once at start.
     AdoptAgents,
+    /// `serve::status(store)`: is a `rohe serve` running on this store? (the status bar)
+    CheckServe,
     /// `Ops::agent_logs(name, 200)`.
     LoadAgentLogs(String),
     /// `Ops::nodes_view` with the cluster's kind.

@@ -449,6 +449,17 @@ impl Runner {
                     let _ = tx.send(Event::AgentsLoaded(r));
                 });
             }
+            Effect::CheckServe => {
+                tokio::spawn(async move {
+                    // An unreachable store reads as "no server": the store's own health is
+                    // shown by the loads that failed.
+                    let status = match ops.get().await {
+                        Ok(ops) => crate::serve::status(ops.store()).await,
+                        Err(_) => None,
+                    };
+                    let _ = tx.send(Event::ServeChecked(status));
+                });
+            }
             Effect::AdoptAgents => {
                 tokio::spawn(async move {
                     let r = timed(async { ops.get().await?.adopt_agents().await }).await;

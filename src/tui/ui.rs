@@ -676,6 +676,16 @@ fn draw_status(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         used += widgets::width(&s);
         left.push(Span::styled(s, theme.ok));
     }
+    if let Some(serve) = &app.serve {
+        // The port is what operators point clients at; the host is almost always loopback.
+        let port = serve.observation.rsplit(':').next().unwrap_or("?");
+        let s = format!(
+            "⇄ serve :{port}{} · ",
+            if serve.auth { " (token)" } else { "" }
+        );
+        used += widgets::width(&s);
+        left.push(Span::styled(s, theme.ok));
+    }
     // Backend health: the last load of the store decides.
     let last_err = app.apps.error.as_ref().or(app.agents.error.as_ref());
     let health = if last_err.is_some() {

@@ -4,7 +4,7 @@
 use super::*;
 use crate::cli::{AppCommand, request_for};
 use crate::ops::Request;
-use crate::tui::app::{DialogFocus, FieldId, Overlay, Tab, View, backoff};
+use crate::tui::app::{DialogFocus, FieldId, Overlay, SERVE_CHECK_EVERY, Tab, View, backoff};
 use crate::tui::event::{CompletionTarget, Effect, SpecPurpose};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -47,7 +47,10 @@ fn executed(fx: &[Effect]) -> Vec<Request> {
 #[test]
 fn start_loads_the_first_tab_and_refreshes_coalesce() {
     let mut app = new_app(false);
-    assert_eq!(app.start(), vec![Effect::LoadApps, Effect::AdoptAgents]);
+    assert_eq!(
+        app.start(),
+        vec![Effect::LoadApps, Effect::AdoptAgents, Effect::CheckServe]
+    );
     // While the load is in flight, ticks and ctrl-r start nothing new...
     let t0 = Instant::now();
     assert!(
@@ -1013,7 +1016,7 @@ fn adopted_agents_are_reported_and_agents_refresh_one_at_a_time() {
     let mut app = new_app(true);
     assert_eq!(
         app.start(),
-        vec![Effect::LoadApps],
+        vec![Effect::LoadApps, Effect::CheckServe],
         "read-only: adopts nothing"
     );
     let mut app = new_app(false);
@@ -1388,4 +1391,36 @@ async fn demo_agent_and_metrics_through_real_ops() {
             ("agent.stop", "tui")
         ]
     );
+}
+
+#[test]
+fn a_running_serve_is_checked_every_few_seconds_one_question_at_a_time() {
+    let mut app = new_app(false);
+    assert!(app.start().contains(&Effect::CheckServe));
+    let t0 = app.now;
+    // No second question while the first is unanswered.
+    let fx = app.update(Event::Tick(t0 + SERVE_CHECK_EVERY * 2));
+    assert!(!fx.contains(&Effect::CheckServe), "{fx:?}");
+    let status = crate::serve::ServeStatus {
+        observation: "127.0.0.1:5010".into(),
+        orchestration: "127.0.0.1:5002".into(),
+        pid: 4242,
+        started_at: chrono::Utc::now(),
+        auth: false,
+    };
+    let _ = app.update(Event::ServeChecked(Some(status.clone())));
+    assert_eq!(app.serve, Some(status));
+    // The interval has passed: the next tick asks again, then waits out the interval.
+    let now = app.now;
+    let fx = app.update(Event::Tick(now + Duration::from_secs(1)));
+    assert!(fx.contains(&Effect::CheckServe), "{fx:?}");
+    let _ = app.update(Event::ServeChecked(app.serve.clone()));
+    let asked = app.now;
+    let fx = app.update(Event::Tick(asked + Duration::from_secs(1)));
+    assert!(!fx.contains(&Effect::CheckServe), "{fx:?}");
+    let fx = app.update(Event::Tick(asked + SERVE_CHECK_EVERY));
+    assert!(fx.contains(&Effect::CheckServe), "{fx:?}");
+    // The server stopped: the item goes.
+    let _ = app.update(Event::ServeChecked(None));
+    assert_eq!(app.serve, None);
 }

@@ -709,3 +709,21 @@ fn application_detail_lists_registry_instances_with_health() {
     assert!(s.contains("unreachable: connection refused"), "{s}");
     assert!(s.contains("History (1)"), "{s}");
 }
+
+#[test]
+fn a_running_serve_shows_in_the_status_bar() {
+    let mut app = loaded(applications(1), false);
+    let s = screen(&mut app, 120, 24);
+    assert!(!s.contains("serve :"), "{s}");
+    let _ = app.update(Event::ServeChecked(Some(crate::serve::ServeStatus {
+        observation: "127.0.0.1:5010".into(),
+        orchestration: "127.0.0.1:5002".into(),
+        pid: 4242,
+        started_at: chrono::Utc::now(),
+        auth: true,
+    })));
+    let s = screen(&mut app, 120, 24);
+    assert!(s.contains("⇄ serve :5010 (token)"), "{s}");
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("serve :5010"), "{s}");
+}
