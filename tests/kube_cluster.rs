@@ -758,3 +758,277 @@ async fn ops_plan_apply_and_scale_to_zero_through_the_kubernetes_adapter() {
             .any(|p| p.contains("/deployments/"))
     );
 }
+
+/// The node as the API server returns it after a patch of `spec.unschedulable`.
+fn patched_node(name: &str, unschedulable: bool) -> String {
+    let list = fixture_json("nodes.json");
+    let mut node = list["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|n| n["metadata"]["name"] == name))
+        .cloned()
+        .unwrap_or_else(|| panic!("{name} is in the recorded NodeList"));
+    node["spec"]["unschedulable"] = json!(unschedulable);
+    node.to_string()
+}
+
+#[tokio::test]
+async fn cordon_is_a_merge_patch_of_the_nodes_unschedulable_flag() {
+    let (k, log) = fake_apiserver(|r| {
+        (
+            200,
+            patched_node(
+                "raspberrypi-02",
+                r.body
+                    .as_ref()
+                    .is_some_and(|b| b["spec"]["unschedulable"] == true),
+            ),
+        )
+    });
+    k.set_cordon("raspberrypi-02", true).await.expect("cordon");
+    k.set_cordon("raspberrypi-02", false)
+        .await
+        .expect("uncordon");
+    let reqs = requests(&log);
+    assert_eq!(reqs.len(), 2);
+    for (r, flag) in reqs.iter().zip([true, false]) {
+        assert!(r.is("PATCH", "/api/v1/nodes/raspberrypi-02"), "{r:?}");
+        assert_eq!(r.content_type, "application/merge-patch+json");
+        assert_eq!(r.body, Some(json!({"spec": {"unschedulable": flag}})));
+        assert_eq!(
+            r.query.get("fieldManager").map(String::as_str),
+            Some("rohe-test")
+        );
+    }
+
+    let (k, _log) = fake_apiserver(|_| (404, not_found("nodes", "ghost")));
+    let e = k.set_cordon("ghost", true).await.expect_err("no such node");
+    assert_eq!(e.kind, rohe::error::ErrorKind::NotFound);
+    assert!(e.message.contains("cordoning node ghost"), "{}", e.message);
+}
+
+/// `rohe node cordon` on Kubernetes: the cluster is patched first, and a refusal leaves rohe's
+/// own flag as it was (no half-done cordon); a node rohe does not know never reaches the API.
+#[tokio::test(flavor = "multi_thread")]
+async fn ops_cordon_patches_the_cluster_first_and_a_refusal_changes_nothing() {
+    use rohe::adapters::embedded::SqliteStore;
+    use rohe::config::OrchestrationConfig;
+    use rohe::ops::{Ops, OrchestrationBackends, Request, Source};
+    use rohe::ports::Store;
+
+    let refuse = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let refusing = refuse.clone();
+    let (k, log) = fake_apiserver(move |r| {
+        assert!(r.is("PATCH", "/api/v1/nodes/raspberrypi-02"), "{r:?}");
+        if refusing.load(std::sync::atomic::Ordering::SeqCst) {
+            let forbidden = json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                "status": "Failure", "reason": "Forbidden", "code": 403,
+                "message": "nodes \"raspberrypi-02\" is forbidden: User \"rohe\" cannot patch resource \"nodes\" in API group \"\" at the cluster scope"});
+            return (403, forbidden.to_string());
+        }
+        (200, patched_node("raspberrypi-02", true))
+    });
+    let dir = tempfile::tempdir().expect("dir");
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&dir.path().join("s.db"), Default::default()).expect("store"));
+    let connector = rohe::config::Config::default().connector_settings();
+    let ops =
+        Ops::new(store.clone(), connector, Source::Cli).with_orchestration(OrchestrationBackends {
+            cluster: Arc::new(k),
+            config: OrchestrationConfig::default(),
+        });
+    let nodes = dir.path().join("nodes.yaml");
+    std::fs::write(&nodes, NODES).expect("write");
+    ops.execute(Request::NodeAdd {
+        file: nodes,
+        dry_run: false,
+    })
+    .await
+    .expect("add");
+    let cordoned = |ops: Ops| async move {
+        let (st, _) = ops.orchestration_state().await.expect("state");
+        st.nodes
+            .iter()
+            .find(|n| n.node_name == "raspberrypi-02")
+            .expect("the node")
+            .cordoned
+    };
+    let cordon = |name: &str, dry_run: bool| Request::NodeCordon {
+        name: name.into(),
+        cordoned: true,
+        dry_run,
+    };
+
+    // A dry run and an unknown node touch nothing.
+    ops.execute(cordon("raspberrypi-02", true))
+        .await
+        .expect("dry run");
+    let e = ops
+        .execute(cordon("ghost", false))
+        .await
+        .expect_err("unknown node");
+    assert_eq!(e.kind, rohe::error::ErrorKind::NotFound, "{e}");
+    assert!(requests(&log).is_empty(), "{:?}", requests(&log));
+
+    refuse.store(true, std::sync::atomic::Ordering::SeqCst);
+    let e = ops
+        .execute(cordon("raspberrypi-02", false))
+        .await
+        .expect_err("forbidden");
+    assert!(e.message.contains("forbidden"), "{e}");
+    assert!(
+        !cordoned(ops.clone()).await,
+        "a refused cordon changes nothing"
+    );
+
+    // Named by its MAC address (as ROHE's files do), the cluster still gets the node's name.
+    refuse.store(false, std::sync::atomic::Ordering::SeqCst);
+    ops.execute(cordon("dc:a6:32:07:ab:92", false))
+        .await
+        .expect("cordon");
+    assert!(cordoned(ops.clone()).await);
+    assert_eq!(requests(&log).len(), 2);
+}
+
+/// One watch event line as the API server streams it.
+fn watch_event(kind: &str, object: &Value) -> String {
+    format!("{}\n", json!({"type": kind, "object": object}))
+}
+
+fn first_item(fixture_name: &str, name: &str) -> Value {
+    fixture_json(fixture_name)["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["metadata"]["name"] == name))
+        .cloned()
+        .unwrap_or_else(|| panic!("{name} in {fixture_name}"))
+}
+
+fn is_watch(r: &Recorded) -> bool {
+    r.query.get("watch").map(String::as_str) == Some("true")
+}
+
+fn version(r: &Recorded) -> &str {
+    r.query
+        .get("resourceVersion")
+        .map(String::as_str)
+        .unwrap_or("")
+}
+
+/// The console's watch: one list per kind, then watches from the list's resourceVersion; the
+/// events (a Deployment becoming ready, a Pod deleted) show in the view without another list;
+/// the next watch resumes from the last event's version.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_watch_keeps_the_view_current_without_listing_again() {
+    let mut ready = first_item("deployments.json", "web-raspberrypi-02");
+    ready["status"]["readyReplicas"] = json!(2);
+    ready["metadata"]["resourceVersion"] = json!("48410");
+    let mut gone = first_item("pods.json", "web-raspberrypi-02-6d5f8b7c9d-q9w4z");
+    gone["metadata"]["resourceVersion"] = json!("48411");
+    let (k, log) = fake_apiserver(move |r| {
+        let deployments = r.path == "/apis/apps/v1/namespaces/rohe/deployments";
+        assert!(
+            deployments || r.path == "/api/v1/namespaces/rohe/pods",
+            "{r:?}"
+        );
+        match (deployments, is_watch(r), version(r)) {
+            (true, false, _) => (200, fixture("deployments.json")),
+            (false, false, _) => (200, fixture("pods.json")),
+            (true, true, "48402") => (200, watch_event("MODIFIED", &ready)),
+            (false, true, "48402") => (200, watch_event("DELETED", &gone)),
+            // Later watches: nothing new before the server closes them.
+            (_, true, _) => (200, String::new()),
+        }
+    });
+    k.watch("rohe").await.expect("watch");
+    k.watch("rohe").await.expect("watching twice is one watch");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let w = k.workloads_view("rohe", Some("shop")).await.expect("view");
+        if w.len() == 1 && w[0].ready == 2 && w[0].pods.len() == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never current: {w:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The next watch of each kind resumes from its last event.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let reqs = requests(&log);
+        let resumed = |path: &str, v: &str| {
+            reqs.iter()
+                .any(|r| r.path == path && is_watch(r) && version(r) == v)
+        };
+        if resumed("/apis/apps/v1/namespaces/rohe/deployments", "48410")
+            && resumed("/api/v1/namespaces/rohe/pods", "48411")
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no resumed watch: {reqs:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let reqs = requests(&log);
+    for w in reqs.iter().filter(|r| is_watch(r)) {
+        assert_eq!(
+            w.query.get("labelSelector").map(String::as_str),
+            Some("app.kubernetes.io/managed-by=rohe")
+        );
+        assert_eq!(
+            w.query.get("timeoutSeconds").map(String::as_str),
+            Some("290")
+        );
+    }
+    // Served from the watch now: views add no list.
+    let lists = |log: &Log| requests(log).iter().filter(|r| !is_watch(r)).count();
+    let before = lists(&log);
+    for _ in 0..3 {
+        k.workloads_view("rohe", None).await.expect("view");
+    }
+    assert_eq!(lists(&log), before);
+    assert!(
+        k.workloads_view("rohe", Some("other"))
+            .await
+            .expect("view")
+            .is_empty(),
+        "the application filter applies to the watched objects"
+    );
+}
+
+/// A watch the server ends with 410 Gone (the version is too old) is followed by a new list,
+/// and the view stays correct.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_watch_lists_again() {
+    let expired = json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+        "status": "Failure", "message": "too old resource version: 48402 (48950)",
+        "reason": "Expired", "code": 410});
+    let (k, log) = fake_apiserver(move |r| {
+        let deployments = r.path.ends_with("/deployments");
+        match (deployments, is_watch(r)) {
+            (true, false) => (200, fixture("deployments.json")),
+            (false, false) => (200, fixture("pods.json")),
+            (true, true) => (200, watch_event("ERROR", &expired)),
+            (false, true) => (200, String::new()),
+        }
+    });
+    k.watch("rohe").await.expect("watch");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let lists = requests(&log)
+            .iter()
+            .filter(|r| r.path.ends_with("/deployments") && !is_watch(r))
+            .count();
+        if lists >= 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no second list: {:?}",
+            requests(&log)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let w = k.workloads_view("rohe", None).await.expect("view");
+    assert_eq!(w.len(), 1);
+    assert_eq!((w[0].desired, w[0].ready), (2, 1));
+}

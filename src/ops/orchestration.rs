@@ -344,7 +344,11 @@ impl Ops {
     pub async fn services_view(&self, app: Option<&str>) -> Result<Vec<ServiceView>> {
         let (st, _) = self.orchestration_state().await?;
         let workloads: Option<Vec<WorkloadStatus>> = match &self.orchestration {
-            Some(o) => o.cluster.workloads(&o.config.namespace, app).await.ok(),
+            Some(o) => o
+                .cluster
+                .workloads_view(&o.config.namespace, app)
+                .await
+                .ok(),
             None => None,
         };
         let names: BTreeMap<&str, &str> = st
@@ -812,6 +816,15 @@ impl Ops {
                 cordoned,
                 dry_run,
             } => {
+                // The node must be in the inventory before the cluster is touched; then the
+                // cluster first, so a refusal there leaves rohe's flag as it was.
+                // (A node may be named by its MAC address; the cluster knows its name.)
+                let node_name = self
+                    .update_state(|st| Ok(st.node(&name)?.node_name.clone()), true)
+                    .await?;
+                if !dry_run && let Some(o) = self.orchestration.as_ref() {
+                    o.cluster.set_cordon(&node_name, cordoned).await?;
+                }
                 let changed = self
                     .update_state(|st| st.set_cordon(&name, cordoned), dry_run)
                     .await?;

@@ -181,6 +181,29 @@ pub trait ClusterBackend: Send + Sync {
     /// rohe-managed Deployments in `namespace` (of one application when given) with their pods.
     async fn workloads(&self, namespace: &str, app: Option<&str>) -> Result<Vec<WorkloadStatus>>;
 
+    /// Keep watching `namespace` for [`workloads_view`](Self::workloads_view) (a console or a
+    /// server, not a one-shot command). Idempotent; the default watches nothing.
+    async fn watch(&self, _namespace: &str) -> Result<()> {
+        Ok(())
+    }
+
+    /// `workloads` for showing: from the watch while it is current, else listed. Decisions
+    /// (reconciliation) use `workloads`, which always asks the cluster.
+    async fn workloads_view(
+        &self,
+        namespace: &str,
+        app: Option<&str>,
+    ) -> Result<Vec<WorkloadStatus>> {
+        self.workloads(namespace, app).await
+    }
+
+    /// Mark the node unschedulable (or schedulable again) in the cluster itself, so that
+    /// nothing else places pods there either. The simulated cluster reads the flag from the
+    /// inventory, so it has nothing to do.
+    async fn set_cordon(&self, _name: &str, _cordoned: bool) -> Result<()> {
+        Ok(())
+    }
+
     /// Simulation only: the node stops (NotReady), its pods fail.
     async fn fail_node(&self, name: &str) -> Result<()> {
         Err(not_simulated(name, "fail"))

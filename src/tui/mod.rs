@@ -502,8 +502,15 @@ impl Runner {
                         let services = ops.services_view(None).await?;
                         // The pods of each service, as the cluster reports them (unknown when
                         // it cannot be asked: the rows still show rohe's bookkeeping).
+                        // The console lives long enough for a watch to pay off.
                         let workloads = match ops.orch() {
-                            Ok(o) => o.cluster.workloads(&o.config.namespace, None).await.ok(),
+                            Ok(o) => {
+                                let ns = &o.config.namespace;
+                                if let Err(e) = o.cluster.watch(ns).await {
+                                    tracing::warn!(error = %e, "cannot watch the cluster");
+                                }
+                                o.cluster.workloads_view(ns, None).await.ok()
+                            }
                             Err(_) => None,
                         };
                         Ok(tabs::deployments::rows(services, workloads.as_deref()))

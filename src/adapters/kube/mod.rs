@@ -39,6 +39,16 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use tokio::sync::OnceCell;
 
+mod mirror;
+use mirror::Mirror;
+
+/// The watches of one namespace (see [`mirror`]).
+struct Watched {
+    deployments: std::sync::Arc<Mirror<Deployment>>,
+    pods: std::sync::Arc<Mirror<Pod>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
 /// Where the client comes from.
 enum Source {
     /// Built from the configuration on first use.
@@ -55,6 +65,19 @@ pub struct KubeCluster {
     client: OnceCell<Client>,
     field_manager: String,
     location: String,
+    /// Namespaces watched for the views, by name.
+    watched: std::sync::Mutex<BTreeMap<String, Watched>>,
+}
+
+impl Drop for KubeCluster {
+    fn drop(&mut self) {
+        let watched = self.watched.get_mut().unwrap_or_else(|p| p.into_inner());
+        for w in watched.values() {
+            for t in &w.tasks {
+                t.abort();
+            }
+        }
+    }
 }
 
 impl KubeCluster {
@@ -82,6 +105,7 @@ impl KubeCluster {
             client: OnceCell::new(),
             field_manager: config.field_manager.clone(),
             location,
+            watched: Default::default(),
         })
     }
 
@@ -96,6 +120,7 @@ impl KubeCluster {
             client: OnceCell::new_with(Some(client)),
             field_manager: field_manager.into(),
             location: location.into(),
+            watched: Default::default(),
         }
     }
 
@@ -475,6 +500,24 @@ impl ClusterBackend for KubeCluster {
         Ok(())
     }
 
+    async fn set_cordon(&self, name: &str, cordoned: bool) -> Result<()> {
+        // What `kubectl cordon` does: a merge patch of spec.unschedulable (nodes are
+        // cluster-scoped). It only stops new pods; draining stays kubectl's job.
+        let api: Api<Node> = Api::all(self.client().await?.clone());
+        let params = PatchParams {
+            field_manager: Some(self.field_manager.clone()),
+            ..Default::default()
+        };
+        let patch = serde_json::json!({"spec": {"unschedulable": cordoned}});
+        api.patch(name, &params, &Patch::Merge(&patch))
+            .await
+            .map_err(|e| {
+                let verb = if cordoned { "cordoning" } else { "uncordoning" };
+                api_error(&e, &format!("{verb} node {name}"))
+            })?;
+        Ok(())
+    }
+
     async fn delete(&self, objects: &[ObjectRef]) -> Result<Vec<ObjectRef>> {
         let client = self.client().await?;
         let mut deleted = Vec::new();
@@ -528,53 +571,118 @@ impl ClusterBackend for KubeCluster {
             .list(&lp)
             .await
             .map_err(|e| api_error(&e, &format!("listing the pods of {namespace}")))?;
-        let mut out = Vec::new();
-        for d in deployments.items {
-            let labels = d.metadata.labels.clone().unwrap_or_default();
-            let annotations = d.metadata.annotations.clone().unwrap_or_default();
-            let spec = d.spec.clone().unwrap_or_default();
-            let wanted = spec.selector.match_labels.clone().unwrap_or_default();
-            let node_selector = spec
-                .template
-                .spec
-                .as_ref()
-                .and_then(|s| s.node_selector.as_ref())
-                .and_then(|s| s.get("kubernetes.io/hostname").cloned())
-                .unwrap_or_default();
-            let mine: Vec<PodStatus> = pods
-                .items
-                .iter()
-                .filter(|p| {
-                    let pl = p.metadata.labels.as_ref();
-                    !wanted.is_empty()
-                        && wanted
-                            .iter()
-                            .all(|(k, v)| pl.and_then(|l| l.get(k)) == Some(v))
-                })
-                .map(pod_status)
-                .collect();
-            out.push(WorkloadStatus {
-                namespace: namespace.to_string(),
-                name: d.metadata.name.clone().unwrap_or_default(),
-                app: labels.get(LABEL_APP).cloned().unwrap_or_default(),
-                service_id: annotations
-                    .get(LABEL_SERVICE_ID)
-                    .or_else(|| labels.get(LABEL_SERVICE_ID))
-                    .cloned()
-                    .unwrap_or_default(),
-                node: labels.get(LABEL_NODE).cloned().unwrap_or(node_selector),
-                desired: spec.replicas.unwrap_or(1).max(0) as u32,
-                ready: d
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.ready_replicas)
-                    .unwrap_or(0)
-                    .max(0) as u32,
-                pods: mine,
-            });
-        }
-        Ok(out)
+        Ok(workload_statuses(namespace, deployments.items, &pods.items))
     }
+
+    async fn watch(&self, namespace: &str) -> Result<()> {
+        let client = self.client().await?.clone();
+        let mut watched = self.watched.lock().unwrap_or_else(|p| p.into_inner());
+        if watched.contains_key(namespace) {
+            return Ok(());
+        }
+        let deployments = Mirror::new();
+        let pods = Mirror::new();
+        let tasks = vec![
+            tokio::spawn(mirror::run(
+                Api::<Deployment>::namespaced(client.clone(), namespace),
+                selector(None),
+                deployments.clone(),
+            )),
+            tokio::spawn(mirror::run(
+                Api::<Pod>::namespaced(client, namespace),
+                selector(None),
+                pods.clone(),
+            )),
+        ];
+        watched.insert(
+            namespace.to_string(),
+            Watched {
+                deployments,
+                pods,
+                tasks,
+            },
+        );
+        Ok(())
+    }
+
+    async fn workloads_view(
+        &self,
+        namespace: &str,
+        app: Option<&str>,
+    ) -> Result<Vec<WorkloadStatus>> {
+        let current = {
+            let watched = self.watched.lock().unwrap_or_else(|p| p.into_inner());
+            watched
+                .get(namespace)
+                .and_then(|w| Some((w.deployments.snapshot()?, w.pods.snapshot()?)))
+        };
+        let Some((deployments, pods)) = current else {
+            return self.workloads(namespace, app).await;
+        };
+        let wanted = app.map(|a| dns1123_label(a, 63));
+        let deployments = deployments
+            .into_iter()
+            .filter(|d| {
+                wanted.as_ref().is_none_or(|a| {
+                    d.metadata.labels.as_ref().and_then(|l| l.get(LABEL_APP)) == Some(a)
+                })
+            })
+            .collect();
+        Ok(workload_statuses(namespace, deployments, &pods))
+    }
+}
+
+/// Deployments with the pods their selector matches, as the port reports them.
+fn workload_statuses(
+    namespace: &str,
+    deployments: Vec<Deployment>,
+    pods: &[Pod],
+) -> Vec<WorkloadStatus> {
+    let mut out = Vec::new();
+    for d in deployments {
+        let labels = d.metadata.labels.clone().unwrap_or_default();
+        let annotations = d.metadata.annotations.clone().unwrap_or_default();
+        let spec = d.spec.clone().unwrap_or_default();
+        let wanted = spec.selector.match_labels.clone().unwrap_or_default();
+        let node_selector = spec
+            .template
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_selector.as_ref())
+            .and_then(|s| s.get("kubernetes.io/hostname").cloned())
+            .unwrap_or_default();
+        let mine: Vec<PodStatus> = pods
+            .iter()
+            .filter(|p| {
+                let pl = p.metadata.labels.as_ref();
+                !wanted.is_empty()
+                    && wanted
+                        .iter()
+                        .all(|(k, v)| pl.and_then(|l| l.get(k)) == Some(v))
+            })
+            .map(pod_status)
+            .collect();
+        out.push(WorkloadStatus {
+            namespace: namespace.to_string(),
+            name: d.metadata.name.clone().unwrap_or_default(),
+            app: labels.get(LABEL_APP).cloned().unwrap_or_default(),
+            service_id: annotations
+                .get(LABEL_SERVICE_ID)
+                .or_else(|| labels.get(LABEL_SERVICE_ID))
+                .cloned()
+                .unwrap_or_default(),
+            node: labels.get(LABEL_NODE).cloned().unwrap_or(node_selector),
+            desired: spec.replicas.unwrap_or(1).max(0) as u32,
+            ready: d
+                .status
+                .as_ref()
+                .and_then(|s| s.ready_replicas)
+                .unwrap_or(0)
+                .max(0) as u32,
+            pods: mine,
+        });
+    }
+    out
 }
 
 #[cfg(test)]
