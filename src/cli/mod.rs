@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod doctor;
+pub mod import;
 pub mod orchestration;
 pub mod output;
 pub mod placement;
@@ -81,6 +82,9 @@ pub enum Command {
     /// Service requirements and categories from profiling data (SPE2024 layout), offline
     #[command(subcommand)]
     Profile(profile::ProfileCommand),
+    /// ROHE's observationConfig.yaml or orchestrationConfig.yaml as rohe configuration, showing
+    /// what was mapped and what was ignored (offline)
+    Import(import::ImportArgs),
     /// The node inventory: add, list, show, remove, cordon, uncordon (fail/recover in simulation)
     #[command(subcommand)]
     Node(orchestration::NodeCommand),
@@ -288,6 +292,7 @@ pub async fn run(global: &GlobalArgs, command: Command) -> Result<()> {
         Command::Config(c) => run_config(global, c),
         Command::Placement(c) => placement::run(fmt, c),
         Command::Profile(c) => profile::run(fmt, c),
+        Command::Import(a) => import::run(fmt, &a),
         Command::Keymap(KeymapCommand::Check { file }) => {
             let lines = crate::tui::keymap::check(file.as_deref(), global.keymap.as_deref())?;
             let doc = serde_json::json!({ "valid": true, "messages": lines });

@@ -11,6 +11,7 @@ pub mod profile;
 pub mod qoa4ml;
 pub mod report;
 pub mod resources;
+pub mod rohe_config;
 pub mod sanitize;
 pub mod stream;
 pub mod window;
