@@ -326,6 +326,13 @@ async fn agent_memory(rate: f64, secs: f64) -> Option<(f64, f64)> {
         "  (published {n} at {published_rate:.0}/s, {} samples, stored {stored})",
         samples.len()
     );
+    // Where the resident memory is: the heap and stacks (anonymous) or pages of the binary and
+    // libraries (file-backed, shared with every other rohe process).
+    println!(
+        "  at the end: RssAnon {:.1} MB, RssFile {:.1} MB",
+        status_kb(pid, "RssAnon:").unwrap_or(f64::NAN) / 1024.0,
+        status_kb(pid, "RssFile:").unwrap_or(f64::NAN) / 1024.0
+    );
     // SAFETY: signalling our own child.
     unsafe {
         libc::kill(pid as i32, libc::SIGTERM);

@@ -177,7 +177,9 @@ impl SqliteStore {
         conn.execute_batch(sync_pragma).map_err(&err)?;
         // Checkpoint every ~16 MB of WAL instead of 4 MB: measured 12% of registration time
         // went to checkpoints at the default.
-        conn.execute_batch("PRAGMA wal_autocheckpoint=4000; PRAGMA cache_size=-16000;")
+        // A 4 MB page cache (SQLite's default is 2 MB): 16 MB made neither registrations nor
+        // the agent faster and was a third of a running agent's memory (53 -> 40.5 MB RSS).
+        conn.execute_batch("PRAGMA wal_autocheckpoint=4000; PRAGMA cache_size=-4000;")
             .map_err(&err)?;
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
