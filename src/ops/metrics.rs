@@ -154,6 +154,29 @@ impl Ops {
     }
 }
 
+/// One row per flagged report and feature group. Windows overlap (the default analyses the last
+/// 100 rows every 10), so one outlying report is flagged by up to ten windows; counting each
+/// verdict told operators of more anomalies than there were reports. The latest window's verdict
+/// (most context) is kept, in the order the reports were flagged first. Rows without a report
+/// timestamp cannot be matched and are all kept.
+fn distinct_anomalies(rows: Vec<AnomalyRow>) -> Vec<AnomalyRow> {
+    let mut at: std::collections::HashMap<(String, u64), usize> = Default::default();
+    let mut out: Vec<AnomalyRow> = Vec::with_capacity(rows.len());
+    for row in rows {
+        match row.ts {
+            Some(ts) => match at.entry((row.group.clone(), ts.to_bits())) {
+                std::collections::hash_map::Entry::Occupied(e) => out[*e.get()] = row,
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(out.len());
+                    out.push(row);
+                }
+            },
+            None => out.push(row),
+        }
+    }
+    out
+}
+
 /// The view from stored reports and analyses (pure, for tests and benchmarks).
 pub fn build_view(
     app: &crate::domain::app::Application,
@@ -277,6 +300,7 @@ pub fn build_view(
             });
         }
     }
+    let mut anomalies = distinct_anomalies(anomalies);
     let keep_last = |n: usize, len: usize| len.saturating_sub(n);
     let anomalies = anomalies.split_off(keep_last(200, anomalies.len()));
     let violations = violations.split_off(keep_last(200, violations.len()));
@@ -293,5 +317,50 @@ pub fn build_view(
         windows: windows.len(),
         anomalies,
         violations,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(window: &str, group: &str, ts: Option<f64>, score: f64) -> AnomalyRow {
+        AnomalyRow {
+            at: Utc::now(),
+            window_id: window.into(),
+            group: group.into(),
+            ts,
+            score,
+            values: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_report_flagged_by_overlapping_windows_is_one_anomaly_per_group() {
+        let rows = vec![
+            row("w1", "latency", Some(10.0), 2.0),
+            row("w1", "latency", Some(11.0), 1.8),
+            row("w2", "latency", Some(10.0), 2.5),
+            row("w2", "confidence", Some(10.0), 1.6),
+            row("w3", "latency", Some(10.0), 2.1),
+            row("w3", "latency", None, 1.9),
+            row("w4", "latency", None, 1.9),
+        ];
+        let d = distinct_anomalies(rows);
+        let seen: Vec<(&str, &str, Option<f64>)> = d
+            .iter()
+            .map(|r| (r.window_id.as_str(), r.group.as_str(), r.ts))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("w3", "latency", Some(10.0)),
+                ("w1", "latency", Some(11.0)),
+                ("w2", "confidence", Some(10.0)),
+                ("w3", "latency", None),
+                ("w4", "latency", None),
+            ]
+        );
+        assert_eq!(d[0].score, 2.1, "the latest window's verdict");
     }
 }
