@@ -414,3 +414,68 @@ async fn live_viewers_receive_each_window_and_the_metrics_view_summarises_it() {
     assert!(view.violations.iter().any(|v| v.column == "latency_e2e"));
     assert_eq!(view.buckets.iter().map(|b| b.reports).sum::<usize>(), 20);
 }
+
+/// Windows overlap (the last 100 reports, every 10), so one outlying report is flagged by many
+/// windows; the health counts it once per feature group. Demo reports with shared-resource
+/// episodes give real outliers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_anomaly_count_is_of_reports_not_of_window_verdicts() {
+    let _watchdog = common::Watchdog::new(300, "the_anomaly_count_is_of_reports");
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&dir.path().join("s.db"), SyncMode::Normal).unwrap());
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+    let app = registered(&store).await;
+    let topo = Topology::for_app(&app);
+    let cfg = StreamConfig::parse(
+        &std::fs::read_to_string(repo().join("example/agents/cctvs.yaml")).unwrap(),
+        "cctvs.yaml",
+    )
+    .expect("config");
+    let agent = start(&store, &bus, &app, cfg);
+    agent.wait("connect", |h| h.connected).await;
+    let mut g = rohe::domain::demo::DemoGenerator::new(&app, 11);
+    for block in 0..20u64 {
+        for i in 0..10u64 {
+            let r = g.next_report(1_764_000_000.0 + (block * 10 + i) as f64 * 0.1);
+            bus.publish(&topo.exchange, &r.routing_key, &r.body, Some(&r.message_id))
+                .await
+                .unwrap();
+        }
+        // One window at a time, so none is skipped and every verdict is stored.
+        agent
+            .wait("the block's window", |h| h.windows > block)
+            .await;
+    }
+    let h = agent.stop().await;
+    let docs = store
+        .query_analysis(
+            app.app_id,
+            TimeRange {
+                since: None,
+                until: None,
+                limit: 100_000,
+            },
+        )
+        .await
+        .unwrap();
+    let verdicts: usize = docs.iter().map(|d| d.result.anomalies.len()).sum();
+    let mut distinct = std::collections::HashSet::new();
+    let mut untimed = 0u64;
+    for d in &docs {
+        for a in &d.result.anomalies {
+            match a.ts {
+                Some(ts) => {
+                    distinct.insert((d.group_key(), ts.to_bits()));
+                }
+                None => untimed += 1,
+            }
+        }
+    }
+    assert!(!distinct.is_empty(), "the demo's episodes give outliers");
+    assert!(
+        verdicts as u64 > distinct.len() as u64 + untimed,
+        "overlapping windows flag reports more than once ({verdicts} verdicts)"
+    );
+    assert_eq!(h.anomalies, distinct.len() as u64 + untimed, "{h:?}");
+}

@@ -508,6 +508,9 @@ async fn analysis_worker(
     io: AgentIo,
     mut rx: mpsc::Receiver<(Window, u64)>,
 ) {
+    // Reports already flagged, per feature group: windows overlap, and the health counts each
+    // outlying report once, not once per window that saw it.
+    let mut flagged = RecentIds::new(20_000);
     while let Some(first) = rx.recv().await {
         // The windows waiting now are analysed together and their documents written in one
         // transaction: one commit per window competed with the reports for the connection.
@@ -570,10 +573,18 @@ async fn analysis_worker(
             let docs: Vec<StoredAnalysis> = docs_of.by_ref().take(n).collect();
             let anomalies: usize = docs.iter().map(|d| d.result.anomalies.len()).sum();
             let violations: usize = docs.iter().map(|d| d.result.violations.len()).sum();
+            let newly_flagged = docs
+                .iter()
+                .flat_map(|d| d.result.anomalies.iter().map(move |a| (d, a)))
+                .filter(|(d, a)| match a.ts {
+                    Some(ts) => flagged.insert(&format!("{}\u{1f}{}", d.group_key(), ts.to_bits())),
+                    None => true,
+                })
+                .count();
             {
                 let mut h = lock(&io.health);
                 h.windows = seq;
-                h.anomalies += anomalies as u64;
+                h.anomalies += newly_flagged as u64;
                 h.violations += violations as u64;
                 if !stored {
                     h.errors += 1;

@@ -86,8 +86,8 @@ pub struct AgentHealth {
     pub last_report_at: Option<DateTime<Utc>>,
     /// The last window analysed, and what the analyses found in all.
     pub windows: u64,
-    /// Outlier verdicts summed over windows: windows overlap, so a report flagged by several
-    /// counts once per window (the Metrics view counts distinct reports).
+    /// Reports flagged as outliers, once per feature group however many overlapping windows
+    /// flag them (a report without a timestamp counts per window: it cannot be matched).
     pub anomalies: u64,
     pub violations: u64,
     /// Window runs skipped because the analysis was still busy.
