@@ -14,6 +14,7 @@
 //! it they are skipped with a message, unless `ROHE_TEST_REQUIRE_MONGODB=1` (set by `.ci/run`).
 
 mod common;
+use common::tmux::Tmux;
 use rohe::adapters::embedded::MemoryBus;
 use rohe::adapters::mongo::MongoStore;
 use rohe::agent::{AgentIo, AgentOptions, LogRing, run_agent};
@@ -291,47 +292,15 @@ async fn server_stopped_for_10s_during_a_stream_loses_no_report() {
     store.purge_metrics(app.app_id).await.unwrap();
 }
 
-/// A tmux server of our own; killed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .env_remove("TMUX")
-            .output()
-            .expect("run tmux")
-    }
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "e2e"]).stdout).into_owned()
-    }
-    fn wait_until(&self, what: &str, secs: u64, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let s = self.screen();
-            if ok(&s) {
-                return s;
-            }
-            assert!(!s.contains("ROHE_EXITED"), "the console exited:\n{s}");
-            if Instant::now() > deadline {
-                panic!("timed out waiting for {what}; the screen was:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
+/// The screen once `ok` accepts it; the console exiting meanwhile fails at once.
+fn wait_console(tmux: &Tmux, what: &str, secs: u64, ok: impl Fn(&str) -> bool) -> String {
+    tmux.wait_until(what, secs, |s| {
+        if ok(s) {
+            return Some(s.to_string());
         }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .env_remove("TMUX")
-            .output();
-    }
+        assert!(!s.contains("ROHE_EXITED"), "the console exited:\n{s}");
+        None
+    })
 }
 
 #[test]
@@ -394,14 +363,16 @@ fn console_stays_up_marks_views_stale_and_recovers() {
         &shell,
     ]);
     assert!(out.status.success(), "tmux new-session: {out:?}");
-    let s = tmux.wait_until("the application list", 30, |s| s.contains("stalecheck"));
+    let s = wait_console(&tmux, "the application list", 30, |s| {
+        s.contains("stalecheck")
+    });
     assert!(
         s.contains("mongodb"),
         "the status line names the backend:\n{s}"
     );
 
     server.stop();
-    let s = tmux.wait_until("the stale marker", 30, |s| {
+    let s = wait_console(&tmux, "the stale marker", 30, |s| {
         s.contains("cannot load") && s.contains("showing data from")
     });
     assert!(
@@ -410,13 +381,13 @@ fn console_stays_up_marks_views_stale_and_recovers() {
     );
     assert!(!s.contains("hunter2"), "the password is on screen:\n{s}");
     std::thread::sleep(OUTAGE.saturating_sub(Duration::from_secs(3)));
-    tmux.wait_until("the console during the outage", 1, |s| {
+    wait_console(&tmux, "the console during the outage", 1, |s| {
         !s.contains("ROHE_EXITED")
     });
     server.resume();
-    tmux.wait_until("recovery", 60, |s| {
+    wait_console(&tmux, "recovery", 60, |s| {
         !s.contains("cannot load") && s.contains("stalecheck")
     });
     tmux.cmd(&["send-keys", "-t", "e2e", "q"]);
-    tmux.wait_until("a clean exit", 15, |s| s.contains("ROHE_EXITED=0"));
+    wait_console(&tmux, "a clean exit", 15, |s| s.contains("ROHE_EXITED=0"));
 }

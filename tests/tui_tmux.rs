@@ -7,69 +7,12 @@
 //! Skipped (with a message) when tmux is not installed.
 
 mod common;
+use common::tmux::Tmux;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const CCTVS: &str = "application_name: cctvs\nrun_id: exp1\nuser_id: aaltosea1\nstages:\n  - name: ingestion\n    microservices:\n      - name: image_ingestion\n        functionality: REST\n        role: ml\n        tags: {modelName: none}\n  - name: inference\n    microservices:\n      - name: yolov8\n        functionality: TensorFlow\n        role: ml\n        tags: {modelName: yolov8n}\n  - name: aggregation\n    microservices:\n      - name: ensemble\n        functionality: Transformation\n        role: ml\n";
-
-/// A tmux server of our own; killed on drop, also when the test fails.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .env_remove("TMUX")
-            .output()
-            .expect("run tmux")
-    }
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "e2e"];
-        args.extend_from_slice(keys);
-        assert!(self.cmd(&args).status.success(), "send-keys {keys:?}");
-        // A pause between keys: a lone esc followed at once by a letter reads as alt-letter.
-        std::thread::sleep(Duration::from_millis(150));
-    }
-    fn text(&self, s: &str) {
-        assert!(
-            self.cmd(&["send-keys", "-t", "e2e", "-l", s])
-                .status
-                .success(),
-            "send-keys -l"
-        );
-        std::thread::sleep(Duration::from_millis(150));
-    }
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "e2e"]).stdout).into_owned()
-    }
-    fn wait_for(&self, what: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let s = self.screen();
-            if s.contains(what) {
-                return s;
-            }
-            if Instant::now() > deadline {
-                panic!("timed out waiting for {what:?}; the screen was:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .env_remove("TMUX")
-            .output();
-    }
-}
 
 fn spec_file(dir: &Path) -> PathBuf {
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("example/applications/cctvs.yaml");
@@ -316,23 +259,6 @@ fn row_words(screen: &str, name: &str) -> Option<Vec<String>> {
             .collect();
         (words.first().map(String::as_str) == Some(name)).then_some(words)
     })
-}
-
-impl Tmux {
-    /// Poll the screen until `check` accepts it (bounded by `secs`).
-    fn wait_until<T>(&self, what: &str, secs: u64, check: impl Fn(&str) -> Option<T>) -> T {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let s = self.screen();
-            if let Some(v) = check(&s) {
-                return v;
-            }
-            if Instant::now() > deadline {
-                panic!("timed out waiting for {what}; the screen was:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
 }
 
 fn cli(dir: &Path, store: &Path, args: &[&str]) -> std::process::Output {
