@@ -342,27 +342,8 @@ fn console_stays_up_marks_views_stale_and_recovers() {
         cfg.display(),
         env!("CARGO_BIN_EXE_rohe")
     );
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let tmux = Tmux {
-        socket: format!("rohe-outage-{}-{nanos}", std::process::id()),
-    };
-    let out = tmux.cmd(&[
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "-x",
-        "160",
-        "-y",
-        "40",
-        "-s",
-        "e2e",
-        &shell,
-    ]);
-    assert!(out.status.success(), "tmux new-session: {out:?}");
+    let tmux = Tmux::new("outage");
+    tmux.start(160, 40, &shell);
     let s = wait_console(&tmux, "the application list", 30, |s| {
         s.contains("stalecheck")
     });

@@ -44,27 +44,8 @@ fn console_register_filter_details_unregister_quit() {
          XDG_CONFIG_HOME={d}/config ROHE_CONFIG= {bin} --store {}; echo ROHE_EXITED=$?; sleep 60",
         store.display()
     );
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let tmux = Tmux {
-        socket: format!("rohe-e2e-{}-{nanos}", std::process::id()),
-    };
-    let out = tmux.cmd(&[
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "-s",
-        "e2e",
-        &shell,
-    ]);
-    assert!(out.status.success(), "tmux new-session: {out:?}");
+    let tmux = Tmux::new("e2e");
+    tmux.start(120, 40, &shell);
 
     // Embedded defaults, empty store.
     let s = tmux.wait_for("No applications are registered.");
@@ -177,33 +158,14 @@ fn console_exits_when_the_terminal_hangs_up() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let tmux = Tmux {
-        socket: format!("rohe-hup-{}-{nanos}", std::process::id()),
-    };
+    let tmux = Tmux::new("hup");
     let d = dir.path().display();
     // exec: the pane's process is the console itself.
     let shell = format!(
         "cd {d} && exec env XDG_DATA_HOME={d} XDG_STATE_HOME={d} XDG_CONFIG_HOME={d} ROHE_CONFIG= {} --store {d}/rohe.db",
         env!("CARGO_BIN_EXE_rohe")
     );
-    let out = tmux.cmd(&[
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "-x",
-        "80",
-        "-y",
-        "24",
-        "-s",
-        "e2e",
-        &shell,
-    ]);
-    assert!(out.status.success(), "tmux new-session: {out:?}");
+    tmux.start(80, 24, &shell);
     tmux.wait_for("No applications are registered.");
     let pid = String::from_utf8_lossy(
         &tmux
@@ -307,27 +269,8 @@ fn console_demo_metrics_and_agents() {
          XDG_CONFIG_HOME={d}/config ROHE_CONFIG= {bin} --store {}; echo ROHE_EXITED=$?; sleep 60",
         store.display()
     );
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let tmux = Tmux {
-        socket: format!("rohe-demo-{}-{nanos}", std::process::id()),
-    };
-    let out = tmux.cmd(&[
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "-s",
-        "e2e",
-        &shell,
-    ]);
-    assert!(out.status.success(), "tmux new-session: {out:?}");
+    let tmux = Tmux::new("demo");
+    tmux.start(120, 40, &shell);
     tmux.wait_for("Applications [1/1]");
 
     // D on the selected application: its agent starts, then the demo.
@@ -451,27 +394,8 @@ fn console_nodes_and_deployments_plan_apply_scale_fail() {
          XDG_CONFIG_HOME={d}/config ROHE_CONFIG= {bin} --store {}; echo ROHE_EXITED=$?; sleep 60",
         store.display()
     );
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let tmux = Tmux {
-        socket: format!("rohe-cluster-{}-{nanos}", std::process::id()),
-    };
-    let out = tmux.cmd(&[
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "-s",
-        "e2e",
-        &shell,
-    ]);
-    assert!(out.status.success(), "tmux new-session: {out:?}");
+    let tmux = Tmux::new("cluster");
+    tmux.start(120, 40, &shell);
     tmux.wait_for("1 Applications");
 
     // Deployments: the four services, nothing placed yet.
