@@ -4,6 +4,7 @@ pub mod analysis;
 pub mod app;
 pub mod demo;
 pub mod inventory;
+pub mod json;
 pub mod manifests;
 pub mod names;
 pub mod placement;

@@ -7,8 +7,8 @@
 //! (0.1), null units. Anything else that does not fit is a [`DecodeError`] with a reason, which
 //! the agent dead-letters.
 
+use crate::domain::json::{Json, Object};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 /// Bodies above this are refused before parsing (a report is a few kilobytes).
 pub const MAX_REPORT_BYTES: usize = 1 << 20;
@@ -109,11 +109,6 @@ fn err(reason: &str, detail: impl Into<String>) -> DecodeError {
 
 /// Decode a message body.
 pub fn decode(body: &[u8]) -> Result<Report, DecodeError> {
-    decode_keeping_json(body).map(|(_, report)| report)
-}
-
-/// Decode a message body and keep its parsed JSON (the agent stores the report as it came).
-pub fn decode_keeping_json(body: &[u8]) -> Result<(Value, Report), DecodeError> {
     if body.len() > MAX_REPORT_BYTES {
         return Err(err(
             "too_large",
@@ -130,27 +125,26 @@ pub fn decode_keeping_json(body: &[u8]) -> Result<(Value, Report), DecodeError> 
         )
     })?;
     // serde_json stops at nesting depth 128, so deep bodies are an error, not a stack overflow.
-    let value: Value = serde_json::from_str(text).map_err(|e| {
+    let value = Json::parse(text).map_err(|e| {
         if e.to_string().contains("recursion limit") {
             err("too_deep", "nesting deeper than 128 levels")
         } else {
             err("not_json", e.to_string())
         }
     })?;
-    let report = decode_value(&value)?;
-    Ok((value, report))
+    decode_value(&value)
 }
 
 /// Decode an already parsed report.
-pub fn decode_value(v: &Value) -> Result<Report, DecodeError> {
+fn decode_value(v: &Json) -> Result<Report, DecodeError> {
     let obj = v.as_object().ok_or_else(|| {
         err(
             "not_object",
-            format!("the report is a JSON {}, not an object", type_name(v)),
+            format!("the report is a JSON {}, not an object", v.type_name()),
         )
     })?;
     let kind = classify(obj)?;
-    let meta_v = obj.get("metadata").and_then(Value::as_object);
+    let meta_v = obj.get("metadata").and_then(Json::as_object);
     let mut meta = match (kind, meta_v) {
         (ReportKind::Legacy, Some(m)) => legacy_meta(m),
         // QoA4ML 0.1's own sample report carries no metadata; the routing key names the app.
@@ -160,7 +154,7 @@ pub fn decode_value(v: &Value) -> Result<Report, DecodeError> {
         (_, Some(m)) => {
             let mut meta = m
                 .get("client_config")
-                .and_then(Value::as_object)
+                .and_then(Json::as_object)
                 .map(client_meta)
                 .unwrap_or_default();
             meta.timestamp = num(m.get("timestamp"));
@@ -185,11 +179,11 @@ pub fn decode_value(v: &Value) -> Result<Report, DecodeError> {
         ReportKind::Rohe => {
             let ir = obj
                 .get("inference_report")
-                .and_then(Value::as_object)
+                .and_then(Json::as_object)
                 .ok_or_else(|| err("wrong_type", "inference_report must be an object"))?;
             stage_reports(ir.get("service"), Category::Service, &mut obs)?;
             stage_reports(ir.get("data"), Category::Data, &mut obs)?;
-            if let Some(ms) = ir.get("ml_specific").and_then(Value::as_object)
+            if let Some(ms) = ir.get("ml_specific").and_then(Json::as_object)
                 && let Some(ep) = ms.get("end_point")
             {
                 inference_instance(ep, &mut obs)?;
@@ -200,13 +194,13 @@ pub fn decode_value(v: &Value) -> Result<Report, DecodeError> {
         ReportKind::Docker => {
             let list = obj
                 .get("container_reports")
-                .and_then(Value::as_array)
+                .and_then(Json::as_array)
                 .ok_or_else(|| err("wrong_type", "container_reports must be a list"))?;
             for c in list {
                 let id = c
                     .get("metadata")
                     .and_then(|m| m.get("id"))
-                    .and_then(Value::as_str)
+                    .and_then(Json::as_str)
                     .map(str::to_string);
                 if let Some(c) = c.as_object() {
                     resource_usage(c, id, &mut obs);
@@ -223,32 +217,21 @@ pub fn decode_value(v: &Value) -> Result<Report, DecodeError> {
 }
 
 /// A metric's `records`: a list, or a single value written without one.
-fn records_of(metric: &Value) -> &[Value] {
+fn records_of<'j, 'a>(metric: &'j Json<'a>) -> &'j [Json<'a>] {
     match metric.get("records") {
-        Some(Value::Array(r)) => r,
+        Some(Json::Array(r)) => r,
         Some(other) => std::slice::from_ref(other),
         None => &[],
     }
 }
 
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-fn classify(obj: &Map<String, Value>) -> Result<ReportKind, DecodeError> {
-    let meta = obj.get("metadata").and_then(Value::as_object);
+fn classify(obj: &Object) -> Result<ReportKind, DecodeError> {
+    let meta = obj.get("metadata").and_then(Json::as_object);
     Ok(if obj.contains_key("ml_inference") {
         ReportKind::Ml
     } else if obj.contains_key("inference_report") {
         ReportKind::Rohe
-    } else if obj.get("metrics").is_some_and(Value::is_array) {
+    } else if obj.get("metrics").is_some_and(Json::is_array) {
         ReportKind::General
     } else if obj.contains_key("container_reports") {
         ReportKind::Docker
@@ -262,7 +245,7 @@ fn classify(obj: &Map<String, Value>) -> Result<ReportKind, DecodeError> {
         // An MLReport before any inference was observed has no ml_inference key.
         ReportKind::Ml
     } else {
-        let mut keys: Vec<&str> = obj.keys().map(String::as_str).take(8).collect();
+        let mut keys: Vec<&str> = obj.keys().take(8).collect();
         keys.sort_unstable();
         return Err(err(
             "unknown_kind",
@@ -274,29 +257,29 @@ fn classify(obj: &Map<String, Value>) -> Result<ReportKind, DecodeError> {
     })
 }
 
-fn string(v: Option<&Value>) -> Option<String> {
+fn string(v: Option<&Json>) -> Option<String> {
     match v? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+        Json::String(s) if !s.is_empty() => Some(s.to_string()),
+        Json::Number(n) => Some(n.to_string()),
         _ => None,
     }
 }
 
-fn num(v: Option<&Value>) -> Option<f64> {
+fn num(v: Option<&Json>) -> Option<f64> {
     match v? {
-        Value::Number(n) => n.as_f64().filter(|f| f.is_finite()),
-        Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
-        Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+        Json::Number(n) => Some(n.as_f64()).filter(|f| f.is_finite()),
+        Json::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
+        Json::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
         _ => None,
     }
 }
 
-fn first_of(m: &Map<String, Value>, keys: &[&str]) -> Option<String> {
-    keys.iter().find_map(|k| string(m.get(*k)))
+fn first_of(m: &Object, keys: &[&str]) -> Option<String> {
+    keys.iter().find_map(|k| string(m.get(k)))
 }
 
 /// 0.3 `ClientInfo` with its 0.1/2023 spellings.
-fn client_meta(m: &Map<String, Value>) -> ReportMeta {
+fn client_meta(m: &Object) -> ReportMeta {
     ReportMeta {
         application_name: first_of(m, &["application_name", "appName", "application"]),
         app_id: first_of(m, &["app_id", "appID"]),
@@ -310,16 +293,16 @@ fn client_meta(m: &Map<String, Value>) -> ReportMeta {
     }
 }
 
-fn legacy_meta(m: &Map<String, Value>) -> ReportMeta {
+fn legacy_meta(m: &Object) -> ReportMeta {
     let mut meta = client_meta(m);
     meta.runtime = num(m.get("runtime"));
     meta
 }
 
-fn probe_meta(m: &Map<String, Value>) -> ReportMeta {
+fn probe_meta(m: &Object) -> ReportMeta {
     let mut meta = m
         .get("client_info")
-        .and_then(Value::as_object)
+        .and_then(Json::as_object)
         .map(client_meta)
         .unwrap_or_default();
     meta.node_name =
@@ -329,12 +312,17 @@ fn probe_meta(m: &Map<String, Value>) -> ReportMeta {
 
 /// Canonical metric names: every spelling of response time becomes `response_time`.
 fn canonical(name: &str) -> String {
-    let squashed: String = name
+    // Compared letter by letter, ignoring case and anything not alphanumeric, without building
+    // the squashed name: this runs for every record of every report.
+    let mut squashed = name
         .chars()
         .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect();
-    if squashed == "responsetime" {
+        .flat_map(char::to_lowercase);
+    if "responsetime"
+        .chars()
+        .all(|want| squashed.next() == Some(want))
+        && squashed.next().is_none()
+    {
         "response_time".into()
     } else {
         name.to_string()
@@ -342,15 +330,15 @@ fn canonical(name: &str) -> String {
 }
 
 /// A record or a legacy per-instance value: a number, `{value: x}`, or a response time.
-fn record_value(v: &Value) -> Option<(f64, Option<f64>)> {
+fn record_value(v: &Json) -> Option<(f64, Option<f64>)> {
     match v {
-        Value::Object(o) => {
+        Json::Object(o) => {
             let rt = ["responseTime", "response_time", "value"]
                 .iter()
-                .find_map(|k| num(o.get(*k)))?;
+                .find_map(|k| num(o.get(k)))?;
             let start = ["startTime", "start_time"]
                 .iter()
-                .find_map(|k| num(o.get(*k)));
+                .find_map(|k| num(o.get(k)));
             Some((rt, start))
         }
         other => num(Some(other)).map(|x| (x, None)),
@@ -359,7 +347,7 @@ fn record_value(v: &Value) -> Option<(f64, Option<f64>)> {
 
 /// `{<stage>: {name, metrics: {<metric>: {<instance>: Metric}}}}` (0.3 StageReport).
 fn stage_reports(
-    v: Option<&Value>,
+    v: Option<&Json>,
     cat: Category,
     out: &mut Vec<Observation>,
 ) -> Result<(), DecodeError> {
@@ -376,10 +364,10 @@ fn stage_reports(
     for (stage_key, stage) in stages {
         let stage_name = stage
             .get("name")
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .filter(|s| !s.is_empty())
             .unwrap_or(stage_key);
-        let Some(metrics) = stage.get("metrics").and_then(Value::as_object) else {
+        let Some(metrics) = stage.get("metrics").and_then(Json::as_object) else {
             return Err(err(
                 "wrong_type",
                 format!("stage {stage_key:?} has no metrics object"),
@@ -392,7 +380,7 @@ fn stage_reports(
             for (instance, metric) in per_instance {
                 let name = metric
                     .get("metric_name")
-                    .and_then(Value::as_str)
+                    .and_then(Json::as_str)
                     .unwrap_or(metric_key);
                 let records = records_of(metric);
                 for r in records {
@@ -400,7 +388,7 @@ fn stage_reports(
                         out.push(Observation {
                             category: cat,
                             stage: Some(stage_name.to_string()),
-                            instance: Some(instance.clone()),
+                            instance: Some(instance.to_string()),
                             metric: canonical(name),
                             value,
                             start_time,
@@ -413,7 +401,7 @@ fn stage_reports(
     Ok(())
 }
 
-fn inference_instances(v: Option<&Value>, out: &mut Vec<Observation>) -> Result<(), DecodeError> {
+fn inference_instances(v: Option<&Json>, out: &mut Vec<Observation>) -> Result<(), DecodeError> {
     let Some(v) = v else { return Ok(()) };
     let Some(map) = v.as_object() else {
         return if v.is_null() {
@@ -429,15 +417,15 @@ fn inference_instances(v: Option<&Value>, out: &mut Vec<Observation>) -> Result<
 }
 
 /// `InferenceInstance`: `{instance_id, metrics: [Metric]}`.
-fn inference_instance(v: &Value, out: &mut Vec<Observation>) -> Result<(), DecodeError> {
+fn inference_instance(v: &Json, out: &mut Vec<Observation>) -> Result<(), DecodeError> {
     let instance = string(v.get("instance_id"));
     let metrics = match v.get("metrics") {
-        Some(Value::Array(m)) => m.as_slice(),
-        Some(Value::Null) | None => &[],
+        Some(Json::Array(m)) => m.as_slice(),
+        Some(Json::Null) | None => &[],
         Some(_) => return Err(err("wrong_type", "ml_inference metrics must be a list")),
     };
     for m in metrics {
-        let Some(name) = m.get("metric_name").and_then(Value::as_str) else {
+        let Some(name) = m.get("metric_name").and_then(Json::as_str) else {
             continue;
         };
         let records = records_of(m);
@@ -458,15 +446,15 @@ fn inference_instance(v: &Value, out: &mut Vec<Observation>) -> Result<(), Decod
 }
 
 /// General application report: a flat list of metrics with their stage and instance.
-fn general_metrics(v: Option<&Value>, out: &mut Vec<Observation>) -> Result<(), DecodeError> {
+fn general_metrics(v: Option<&Json>, out: &mut Vec<Observation>) -> Result<(), DecodeError> {
     let list = v
-        .and_then(Value::as_array)
+        .and_then(Json::as_array)
         .ok_or_else(|| err("wrong_type", "metrics must be a list"))?;
     for m in list {
-        let Some(name) = m.get("metric_name").and_then(Value::as_str) else {
+        let Some(name) = m.get("metric_name").and_then(Json::as_str) else {
             continue;
         };
-        let cat = match m.get("report_type").and_then(Value::as_str) {
+        let cat = match m.get("report_type").and_then(Json::as_str) {
             Some("data_report") => Category::Data,
             Some("ml_specific_report") => Category::Inference,
             _ => Category::Service,
@@ -492,7 +480,7 @@ fn general_metrics(v: Option<&Value>, out: &mut Vec<Observation>) -> Result<(), 
 }
 
 /// `cpu.usage.value` (a number or `{core_i: %}`), `mem.usage.value`, `gpu.usage.value`.
-fn resource_usage(obj: &Map<String, Value>, instance: Option<String>, out: &mut Vec<Observation>) {
+fn resource_usage(obj: &Object, instance: Option<String>, out: &mut Vec<Observation>) {
     for (section, metric) in [
         ("cpu", "cpu_usage"),
         ("mem", "memory_usage"),
@@ -506,7 +494,7 @@ fn resource_usage(obj: &Map<String, Value>, instance: Option<String>, out: &mut 
             continue;
         };
         let value = match usage {
-            Value::Object(cores) => {
+            Json::Object(cores) => {
                 let vals: Vec<f64> = cores.values().filter_map(|v| num(Some(v))).collect();
                 if vals.is_empty() {
                     continue;
@@ -532,16 +520,16 @@ fn resource_usage(obj: &Map<String, Value>, instance: Option<String>, out: &mut 
 
 /// QoA4ML 0.1: `quality.{service|performance, data}.<stage>.<metric>.<instance> = value` and
 /// `quality.inference.<id>.{instance_id, <metric>: v | {value: v}}`.
-fn legacy_quality(v: Option<&Value>, out: &mut Vec<Observation>) -> Result<(), DecodeError> {
+fn legacy_quality(v: Option<&Json>, out: &mut Vec<Observation>) -> Result<(), DecodeError> {
     let q = v
-        .and_then(Value::as_object)
+        .and_then(Json::as_object)
         .ok_or_else(|| err("wrong_type", "quality must be an object"))?;
     for (section, cat) in [
         ("service", Category::Service),
         ("performance", Category::Service),
         ("data", Category::Data),
     ] {
-        let Some(stages) = q.get(section).and_then(Value::as_object) else {
+        let Some(stages) = q.get(section).and_then(Json::as_object) else {
             continue;
         };
         for (stage, metrics) in stages {
@@ -556,8 +544,8 @@ fn legacy_quality(v: Option<&Value>, out: &mut Vec<Observation>) -> Result<(), D
                     if let Some((value, start_time)) = record_value(value) {
                         out.push(Observation {
                             category: cat,
-                            stage: Some(stage.clone()),
-                            instance: Some(instance.clone()),
+                            stage: Some(stage.to_string()),
+                            instance: Some(instance.to_string()),
                             metric: canonical(metric),
                             value,
                             start_time,
@@ -567,7 +555,7 @@ fn legacy_quality(v: Option<&Value>, out: &mut Vec<Observation>) -> Result<(), D
             }
         }
     }
-    if let Some(inf) = q.get("inference").and_then(Value::as_object) {
+    if let Some(inf) = q.get("inference").and_then(Json::as_object) {
         for (id, entry) in inf {
             if id == "last_inference" {
                 continue;
@@ -577,10 +565,7 @@ fn legacy_quality(v: Option<&Value>, out: &mut Vec<Observation>) -> Result<(), D
             };
             let instance = string(entry.get("instance_id"));
             for (k, v) in entry {
-                if matches!(
-                    k.as_str(),
-                    "instance_id" | "source" | "value" | "prediction"
-                ) {
+                if matches!(k, "instance_id" | "source" | "value" | "prediction") {
                     continue;
                 }
                 if let Some((value, _)) = record_value(v) {
@@ -604,9 +589,10 @@ impl Report {
     /// stage's UUID as `stage_id`, operators and stream configs use its name.
     pub fn name_stages(&mut self, app: &crate::domain::app::Application) {
         let name_of = |s: &str| {
+            let id = uuid::Uuid::try_parse(s).ok()?;
             app.stages
                 .iter()
-                .find(|st| st.stage_id.to_string() == s)
+                .find(|st| st.stage_id == id)
                 .map(|st| st.name.clone())
         };
         for o in &mut self.observations {
@@ -680,14 +666,7 @@ mod tests {
 
     #[test]
     fn classification_by_keys() {
-        let k = |s: &str| {
-            classify(
-                serde_json::from_str::<Value>(s)
-                    .unwrap()
-                    .as_object()
-                    .unwrap(),
-            )
-        };
+        let k = |s: &str| classify(Json::parse(s).unwrap().as_object().unwrap());
         assert_eq!(
             k(r#"{"metadata":{},"ml_inference":{}}"#).unwrap(),
             ReportKind::Ml
