@@ -118,3 +118,155 @@ fn kill_9_loses_no_acknowledged_write_and_corrupts_nothing() {
     let f = app_file(&sb, "after");
     sb.ok(&["app", "register", "-f", &f]);
 }
+
+/// The version 3 layout of the two metric tables (`WITHOUT ROWID`, keyed by app and id).
+const V3_METRIC_TABLES: &str = "
+CREATE TABLE metric_reports (
+    app_id TEXT NOT NULL, report_id TEXT NOT NULL, received_us INTEGER NOT NULL,
+    doc TEXT NOT NULL, run_id TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (app_id, report_id)) WITHOUT ROWID;
+CREATE INDEX metric_reports_by_time ON metric_reports(app_id, received_us);
+CREATE TABLE analysis_results (
+    app_id TEXT NOT NULL, window_id TEXT NOT NULL, grp TEXT NOT NULL, at_us INTEGER NOT NULL,
+    doc TEXT NOT NULL, window_seq INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (app_id, window_id, grp)) WITHOUT ROWID;
+CREATE INDEX analysis_results_by_time ON analysis_results(app_id, at_us);
+PRAGMA user_version=3;
+";
+
+#[tokio::test]
+async fn a_version_3_store_keeps_its_reports_and_analyses_when_upgraded() {
+    use rohe::adapters::embedded::{SqliteStore, SyncMode};
+    use rohe::ports::store::{ReportJson, Store, StoredReport, TimeRange};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.db");
+    let app = uuid::Uuid::new_v4();
+    let now_us = chrono::Utc::now().timestamp_micros();
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(V3_METRIC_TABLES).unwrap();
+        for i in 0..3i64 {
+            c.execute(
+                "INSERT INTO metric_reports VALUES (?1, ?2, ?3, ?4, 'r1')",
+                rusqlite::params![
+                    app.to_string(),
+                    format!("rep{i}"),
+                    now_us - 1000 + i,
+                    format!("{{\"n\":{i}}}")
+                ],
+            )
+            .unwrap();
+        }
+        // Only the columns matter here; the document is not read back.
+        let doc = "{}";
+        c.execute(
+            "INSERT INTO analysis_results VALUES (?1, 'w7', 'latency', ?2, ?3, 7)",
+            rusqlite::params![app.to_string(), now_us, doc],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path, SyncMode::Normal).unwrap();
+    let range = TimeRange::last(chrono::Duration::hours(1), 100);
+    let reports = store.query_reports(app, range).await.unwrap();
+    let ids: Vec<&str> = reports.iter().map(|r| r.report_id.as_str()).collect();
+    assert_eq!(ids, ["rep0", "rep1", "rep2"], "oldest first, none lost");
+    assert_eq!(reports[1].body.as_str(), "{\"n\":1}");
+    assert_eq!(reports[1].run_id, "r1");
+    assert_eq!(store.last_window_seq(app).await.unwrap(), 7);
+    // Still one row per report id after the move to the new layout.
+    let again = StoredReport {
+        app_id: app,
+        report_id: "rep1".into(),
+        run_id: "r1".into(),
+        received_at: chrono::Utc::now(),
+        body: ReportJson::from_parsed_text("{\"n\":1}".into()),
+    };
+    let fresh = StoredReport {
+        report_id: "rep3".into(),
+        ..again.clone()
+    };
+    assert_eq!(store.insert_reports(&[again, fresh]).await.unwrap(), 1);
+    assert_eq!(store.count_reports(app).await.unwrap(), 4);
+    drop(store);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 4);
+    let left: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('metric_reports', 'analysis_results')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(left, 0, "the metric tables moved out of the store file");
+    let m = rusqlite::Connection::open(dir.path().join("v3.metrics.db")).unwrap();
+    let layout: String = m
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'metric_reports'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(!layout.contains("WITHOUT ROWID"), "{layout}");
+}
+
+#[tokio::test]
+async fn a_version_1_store_moves_its_reports_without_the_later_columns() {
+    use rohe::adapters::embedded::{SqliteStore, SyncMode};
+    use rohe::ports::store::{Store, TimeRange};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    let app = uuid::Uuid::new_v4();
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE metric_reports (app_id TEXT NOT NULL, report_id TEXT NOT NULL,
+                 received_us INTEGER NOT NULL, doc TEXT NOT NULL,
+                 PRIMARY KEY (app_id, report_id)) WITHOUT ROWID;
+             CREATE TABLE analysis_results (app_id TEXT NOT NULL, window_id TEXT NOT NULL,
+                 grp TEXT NOT NULL, at_us INTEGER NOT NULL, doc TEXT NOT NULL,
+                 PRIMARY KEY (app_id, window_id, grp)) WITHOUT ROWID;
+             PRAGMA user_version=1;",
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO metric_reports VALUES (?1, 'old', ?2, '{}')",
+            rusqlite::params![app.to_string(), chrono::Utc::now().timestamp_micros()],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path, SyncMode::Normal).unwrap();
+    let got = store
+        .query_reports(app, TimeRange::last(chrono::Duration::hours(1), 10))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        (got[0].report_id.as_str(), got[0].run_id.as_str()),
+        ("old", "")
+    );
+    // Opening again changes nothing.
+    drop(store);
+    let store = SqliteStore::open(&path, SyncMode::Normal).unwrap();
+    assert_eq!(store.count_reports(app).await.unwrap(), 1);
+}
+
+#[test]
+fn a_new_store_keeps_metrics_in_a_second_file_with_large_pages() {
+    let sb = Sandbox::new();
+    sb.ok(&["app", "list"]);
+    let store = sb.store();
+    let metrics = rohe::adapters::embedded::metrics_path(&store);
+    assert_eq!(metrics.file_name().unwrap(), "rohe.metrics.db");
+    let m = rusqlite::Connection::open(&metrics).unwrap();
+    let page: i64 = m.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+    assert_eq!(page, 32 * 1024);
+    let c = rusqlite::Connection::open(&store).unwrap();
+    let page: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+    assert_eq!(
+        page, 4096,
+        "the store file keeps small pages for small records"
+    );
+}

@@ -10,4 +10,4 @@ pub use bus::MemoryBus;
 pub use cluster::SimulatedCluster;
 pub use registry::StoreRegistry;
 pub use runtime::InProcessRuntime;
-pub use store::{SqliteStore, SyncMode};
+pub use store::{SqliteStore, SyncMode, metrics_path};

@@ -17,8 +17,46 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Bumped when the schema changes; a newer file is refused rather than misread.
-const SCHEMA_VERSION: i64 = 3;
+/// Bumped when the schema changes; a newer file is refused rather than misread. Version 4
+/// moved the metric tables into their own file (see [`METRICS_SCHEMA`]).
+const SCHEMA_VERSION: i64 = 4;
+
+/// The metrics file's own schema version.
+const METRICS_SCHEMA_VERSION: i64 = 1;
+
+/// Reports and analyses live in a second file beside the store ([`metrics_path`]), for three
+/// reasons measured on the agent (BENCHMARKS.md):
+/// * its own page size: 32 KB pages take 2-3 KB reports with a third of the per-page work of
+///   the 4 KB pages that suit the small, rewritten records of registrations (the agent went
+///   from ~32k to ~48k reports per CPU-second; registrations would write 8x the bytes);
+/// * its own write lock and WAL: a registration no longer waits for an agent's batch commit;
+/// * rowid tables with unique indexes, not `WITHOUT ROWID` tables keyed by (app, id): such a
+///   row is its key, a report spilled into overflow pages that every key comparison of an
+///   insert read back, and 58% of the agent's time went to SQLite.
+const METRICS_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS metric_reports (
+    app_id      TEXT NOT NULL,
+    report_id   TEXT NOT NULL,
+    received_us INTEGER NOT NULL,
+    doc         TEXT NOT NULL,
+    run_id      TEXT NOT NULL DEFAULT ''
+);
+CREATE UNIQUE INDEX IF NOT EXISTS metric_reports_by_id ON metric_reports(app_id, report_id);
+CREATE INDEX IF NOT EXISTS metric_reports_by_time ON metric_reports(app_id, received_us);
+CREATE TABLE IF NOT EXISTS analysis_results (
+    app_id    TEXT NOT NULL,
+    window_id TEXT NOT NULL,
+    grp       TEXT NOT NULL,
+    at_us     INTEGER NOT NULL,
+    doc       TEXT NOT NULL,
+    window_seq INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS analysis_results_by_id ON analysis_results(app_id, window_id, grp);
+CREATE INDEX IF NOT EXISTS analysis_results_by_time ON analysis_results(app_id, at_us);
+";
+
+/// Page size of a new metrics file (an existing file keeps the one it was made with).
+const METRICS_PAGE_SIZE: u32 = 32 * 1024;
 
 // Every index is written on every commit: registrations touch applications, history and audit,
 // so those carry only the indexes their reads need (the audit log is read newest-first by seq;
@@ -42,25 +80,6 @@ CREATE TABLE IF NOT EXISTS agents (
     version INTEGER NOT NULL,
     doc     TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS metric_reports (
-    app_id      TEXT NOT NULL,
-    report_id   TEXT NOT NULL,
-    received_us INTEGER NOT NULL,
-    doc         TEXT NOT NULL,
-    run_id      TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (app_id, report_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS metric_reports_by_time ON metric_reports(app_id, received_us);
-CREATE TABLE IF NOT EXISTS analysis_results (
-    app_id    TEXT NOT NULL,
-    window_id TEXT NOT NULL,
-    grp       TEXT NOT NULL,
-    at_us     INTEGER NOT NULL,
-    doc       TEXT NOT NULL,
-    window_seq INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (app_id, window_id, grp)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS analysis_results_by_time ON analysis_results(app_id, at_us);
 CREATE TABLE IF NOT EXISTS documents (
     key     TEXT PRIMARY KEY,
     version INTEGER NOT NULL,
@@ -85,8 +104,83 @@ pub enum SyncMode {
 }
 
 pub struct SqliteStore {
+    /// Applications, agents, documents, history and audit.
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
+    /// Metric reports and analyses.
+    metrics: Arc<Mutex<Connection>>,
+    metrics_path: PathBuf,
+}
+
+/// Where the metrics of the store at `path` live: `rohe.db` -> `rohe.metrics.db`, beside it.
+pub fn metrics_path(path: &Path) -> PathBuf {
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}.metrics.{}", ext.to_string_lossy()),
+        None => format!("{stem}.metrics"),
+    };
+    path.with_file_name(name)
+}
+
+/// Open one SQLite file the way the store uses it: WAL, the sync mode, a 4 MB page cache.
+/// `page_size` applies when the file is new.
+fn open_file(path: &Path, sync: SyncMode, page_size: Option<u32>) -> Result<Connection> {
+    let err = store_err(path);
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(&err)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(&err)?;
+    if let Some(size) = page_size {
+        // Before journal_mode: a WAL file's page size cannot change afterwards.
+        conn.execute_batch(&format!("PRAGMA page_size={size}"))
+            .map_err(&err)?;
+    }
+    // journal_mode answers with a row; a non-database file fails here with a clear code.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(&err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::runtime(format!(
+            "store {}: cannot use write-ahead logging (journal mode is {mode})",
+            path.display()
+        ))
+        .hint("put the store on a local file system"));
+    }
+    let sync_pragma = match sync {
+        SyncMode::Normal => "PRAGMA synchronous=NORMAL",
+        SyncMode::Full => "PRAGMA synchronous=FULL",
+    };
+    conn.execute_batch(sync_pragma).map_err(&err)?;
+    // Checkpoint every ~16 MB of WAL instead of 4 MB: measured 12% of registration time
+    // went to checkpoints at the default.
+    // A 4 MB page cache (SQLite's default is 2 MB): 16 MB made neither registrations nor
+    // the agent faster and was a third of a running agent's memory (53 -> 40.5 MB RSS).
+    let page: i64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .map_err(&err)?;
+    conn.execute_batch(&format!(
+        "PRAGMA wal_autocheckpoint={}; PRAGMA cache_size=-4000;",
+        (16 << 20) / page.max(512)
+    ))
+    .map_err(&err)?;
+    Ok(conn)
+}
+
+fn user_version(conn: &Connection, path: &Path) -> Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(store_err(path))
+}
+
+fn newer_file(path: &Path, version: i64, known: i64) -> Error {
+    Error::runtime(format!(
+        "store {} has schema version {version}; this rohe understands up to {known}",
+        path.display()
+    ))
+    .hint("upgrade rohe, or point store.path at another file")
 }
 
 fn store_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
@@ -150,64 +244,40 @@ impl SqliteStore {
                 .field("store.path")
             })?;
         }
-        let err = store_err(path);
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(&err)?;
-        conn.busy_timeout(Duration::from_secs(5)).map_err(&err)?;
-        // journal_mode answers with a row; a non-database file fails here with a clear code.
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(&err)?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::runtime(format!(
-                "store {}: cannot use write-ahead logging (journal mode is {mode})",
-                path.display()
-            ))
-            .hint("put the store on a local file system"));
-        }
-        let sync_pragma = match sync {
-            SyncMode::Normal => "PRAGMA synchronous=NORMAL",
-            SyncMode::Full => "PRAGMA synchronous=FULL",
-        };
-        conn.execute_batch(sync_pragma).map_err(&err)?;
-        // Checkpoint every ~16 MB of WAL instead of 4 MB: measured 12% of registration time
-        // went to checkpoints at the default.
-        // A 4 MB page cache (SQLite's default is 2 MB): 16 MB made neither registrations nor
-        // the agent faster and was a third of a running agent's memory (53 -> 40.5 MB RSS).
-        conn.execute_batch("PRAGMA wal_autocheckpoint=4000; PRAGMA cache_size=-4000;")
-            .map_err(&err)?;
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(&err)?;
+        let conn = open_file(path, sync, None)?;
+        let version = user_version(&conn, path)?;
         if version > SCHEMA_VERSION {
-            return Err(Error::runtime(format!(
-                "store {} has schema version {version}; this rohe understands up to {SCHEMA_VERSION}",
-                path.display()
-            ))
-            .hint("upgrade rohe, or point store.path at another file"));
+            return Err(newer_file(path, version, SCHEMA_VERSION));
+        }
+        let mpath = metrics_path(path);
+        let metrics = open_file(&mpath, sync, Some(METRICS_PAGE_SIZE))?;
+        let mversion = user_version(&metrics, &mpath)?;
+        if mversion > METRICS_SCHEMA_VERSION {
+            return Err(newer_file(&mpath, mversion, METRICS_SCHEMA_VERSION));
+        }
+        if mversion < METRICS_SCHEMA_VERSION {
+            metrics
+                .execute_batch(&format!(
+                    "BEGIN IMMEDIATE; {METRICS_SCHEMA} PRAGMA user_version={METRICS_SCHEMA_VERSION}; COMMIT;"
+                ))
+                .map_err(store_err(&mpath))?;
         }
         if version < SCHEMA_VERSION {
-            // Version 1 files gain the columns version 2 added (CREATE IF NOT EXISTS leaves
-            // existing tables as they are, and adds version 3's documents table).
-            let migrate = if version == 1 {
-                "ALTER TABLE metric_reports ADD COLUMN run_id TEXT NOT NULL DEFAULT '';
-                 ALTER TABLE analysis_results ADD COLUMN window_seq INTEGER NOT NULL DEFAULT 0;"
-            } else {
-                ""
-            };
-            let tx_sql = format!(
-                "BEGIN IMMEDIATE; {migrate} {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
-            );
-            conn.execute_batch(&tx_sql).map_err(&err)?;
+            if (1..4).contains(&version) {
+                move_metrics_out(&conn, path, &mpath, version)?;
+            }
+            // CREATE IF NOT EXISTS leaves existing tables as they are (and adds version 3's
+            // documents table).
+            conn.execute_batch(&format!(
+                "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
+            ))
+            .map_err(store_err(path))?;
         }
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_path_buf(),
+            metrics: Arc::new(Mutex::new(metrics)),
+            metrics_path: mpath,
         })
     }
 
@@ -217,24 +287,82 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection, &Path) -> Result<T> + Send + 'static,
     {
-        let conn = self.conn.clone();
-        let path = self.path.clone();
-        let work = move || {
-            let mut guard = conn
-                .lock()
-                .map_err(|_| Error::runtime("the store connection was poisoned by a panic"))?;
-            f(&mut guard, &path)
-        };
-        // Store calls take microseconds; handing each to the blocking pool costs two thread
-        // wake-ups, more than the call itself. On a multi-threaded runtime run it in place
-        // (tokio moves this worker's other tasks elsewhere meanwhile).
-        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
-            _ => tokio::task::spawn_blocking(work)
-                .await
-                .map_err(|e| Error::runtime(format!("store task failed: {e}")))?,
-        }
+        run_on(&self.conn, &self.path, f).await
     }
+
+    /// The same on the metrics file.
+    async fn with_metrics<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &Path) -> Result<T> + Send + 'static,
+    {
+        run_on(&self.metrics, &self.metrics_path, f).await
+    }
+}
+
+/// Run blocking SQLite work on `conn` off the async executor.
+async fn run_on<T, F>(conn: &Arc<Mutex<Connection>>, path: &Path, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Connection, &Path) -> Result<T> + Send + 'static,
+{
+    let conn = conn.clone();
+    let path = path.to_path_buf();
+    let work = move || {
+        let mut guard = conn
+            .lock()
+            .map_err(|_| Error::runtime("the store connection was poisoned by a panic"))?;
+        f(&mut guard, &path)
+    };
+    // Store calls take microseconds; handing each to the blocking pool costs two thread
+    // wake-ups, more than the call itself. On a multi-threaded runtime run it in place
+    // (tokio moves this worker's other tasks elsewhere meanwhile).
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| Error::runtime(format!("store task failed: {e}")))?,
+    }
+}
+
+/// Store files before version 4 kept reports and analyses in their own tables: copy them into
+/// the metrics file, then drop them here. Two transactions (SQLite does not commit two WAL
+/// files atomically); the copy ignores rows already there, so a crash in between only means
+/// the copy runs again at the next start.
+fn move_metrics_out(conn: &Connection, path: &Path, mpath: &Path, version: i64) -> Result<()> {
+    let err = store_err(path);
+    // Version 1 had no run_id and window_seq columns.
+    let (run_id, window_seq) = if version == 1 {
+        ("''", "0")
+    } else {
+        ("run_id", "window_seq")
+    };
+    conn.execute("ATTACH DATABASE ?1 AS metrics", [mpath.to_string_lossy()])
+        .map_err(&err)?;
+    let copied = conn.execute_batch(&format!(
+        "BEGIN IMMEDIATE;
+         INSERT OR IGNORE INTO metrics.metric_reports (app_id, report_id, received_us, doc, run_id)
+             SELECT app_id, report_id, received_us, doc, {run_id} FROM main.metric_reports
+             ORDER BY received_us;
+         INSERT OR IGNORE INTO metrics.analysis_results
+             (app_id, window_id, grp, at_us, doc, window_seq)
+             SELECT app_id, window_id, grp, at_us, doc, {window_seq} FROM main.analysis_results
+             ORDER BY at_us;
+         COMMIT;"
+    ));
+    if copied.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    let detached = conn.execute_batch("DETACH DATABASE metrics");
+    copied.map_err(&err)?;
+    detached.map_err(&err)?;
+    conn.execute_batch(
+        "BEGIN IMMEDIATE;
+         DROP TABLE IF EXISTS main.metric_reports;
+         DROP TABLE IF EXISTS main.analysis_results;
+         COMMIT;",
+    )
+    .map_err(&err)
 }
 
 /// The `doc` column of every row a query returns, as text.
@@ -568,7 +696,7 @@ impl Store for SqliteStore {
                 )
             })
             .collect();
-        self.with(move |c, p| {
+        self.with_metrics(move |c, p| {
             let err = store_err(p);
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -594,7 +722,7 @@ impl Store for SqliteStore {
     }
 
     async fn count_reports(&self, app_id: uuid::Uuid) -> Result<u64> {
-        self.with(move |c, p| {
+        self.with_metrics(move |c, p| {
             c.query_row(
                 "SELECT COUNT(*) FROM metric_reports WHERE app_id = ?1",
                 [app_id.to_string()],
@@ -612,7 +740,7 @@ impl Store for SqliteStore {
         range: TimeRange,
     ) -> Result<Vec<StoredReport>> {
         let (since, until) = range_micros(&range);
-        self.with(move |c, p| {
+        self.with_metrics(move |c, p| {
             let err = store_err(p);
             // The newest `limit` in the range, returned oldest first.
             let mut stmt = c
@@ -673,7 +801,7 @@ impl Store for SqliteStore {
                 ))
             })
             .collect::<Result<_>>()?;
-        self.with(move |c, p| {
+        self.with_metrics(move |c, p| {
             let err = store_err(p);
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -702,7 +830,7 @@ impl Store for SqliteStore {
         range: TimeRange,
     ) -> Result<Vec<StoredAnalysis>> {
         let (since, until) = range_micros(&range);
-        self.with(move |c, p| {
+        self.with_metrics(move |c, p| {
             let err = store_err(p);
             let mut stmt = c
                 .prepare_cached(
@@ -729,7 +857,7 @@ impl Store for SqliteStore {
     }
 
     async fn last_window_seq(&self, app_id: uuid::Uuid) -> Result<u64> {
-        self.with(move |c, p| {
+        self.with_metrics(move |c, p| {
             c.query_row(
                 "SELECT COALESCE(MAX(window_seq), 0) FROM analysis_results WHERE app_id = ?1",
                 [app_id.to_string()],
@@ -742,7 +870,7 @@ impl Store for SqliteStore {
     }
 
     async fn purge_metrics(&self, app_id: uuid::Uuid) -> Result<u64> {
-        self.with(move |c, p| {
+        self.with_metrics(move |c, p| {
             let err = store_err(p);
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
