@@ -17,6 +17,7 @@ use crate::domain::stream::{
 };
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// The figures of one report: one value per configured column, in the config's column order.
 /// A column whose metric the report does not carry is `None`, never zero.
@@ -133,7 +134,9 @@ fn aggregate(agg: Aggregate, values: impl Iterator<Item = f64>) -> Option<f64> {
 #[derive(Debug, Clone)]
 pub struct Window {
     size: WindowSize,
-    rows: VecDeque<Row>,
+    /// Shared, so that the snapshot the agent hands to analysis every few rows copies
+    /// pointers, not rows.
+    rows: VecDeque<Arc<Row>>,
     newest: Option<f64>,
     refused_untimed: u64,
 }
@@ -175,7 +178,7 @@ impl Window {
                 if self.rows.len() == n {
                     self.rows.pop_front();
                 }
-                self.rows.push_back(row);
+                self.rows.push_back(Arc::new(row));
             }
             WindowSize::Seconds(t) => {
                 let Some(ts) = row.ts else {
@@ -189,7 +192,7 @@ impl Window {
                     // Already too old to be in the window.
                     return true;
                 }
-                self.rows.push_back(row);
+                self.rows.push_back(Arc::new(row));
                 while self
                     .rows
                     .front()
@@ -211,11 +214,14 @@ impl Window {
             WindowSize::Seconds(t) => self.newest.map(|n| n - t),
             WindowSize::Count(_) => None,
         };
-        self.rows.iter().filter(move |r| match (cutoff, r.ts) {
-            (Some(c), Some(ts)) => ts >= c,
-            (Some(_), None) => false,
-            (None, _) => true,
-        })
+        self.rows
+            .iter()
+            .map(|r| &**r)
+            .filter(move |r| match (cutoff, r.ts) {
+                (Some(c), Some(ts)) => ts >= c,
+                (Some(_), None) => false,
+                (None, _) => true,
+            })
     }
 
     pub fn len(&self) -> usize {
