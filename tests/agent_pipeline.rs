@@ -81,6 +81,7 @@ fn start(
         batch: 50,
         health_every: Duration::from_millis(100),
         persist_health: false,
+        ..AgentOptions::default()
     };
     let task = tokio::spawn(run_agent(app.clone(), cfg, io.clone(), opts, rx));
     Running { stop, task, io }

@@ -44,6 +44,10 @@ pub struct AgentOptions {
     pub health_every: Duration,
     /// Write health into the agent's record (so other processes can show it).
     pub persist_health: bool,
+    /// How long a batch may wait for more deliveries after its first one, when several were
+    /// already waiting. Over AMQP, deliveries trickle in and batches were ~90 reports, each
+    /// one commit; waiting a moment makes fewer, larger commits (BENCHMARKS.md).
+    pub linger: Duration,
 }
 
 impl Default for AgentOptions {
@@ -53,6 +57,7 @@ impl Default for AgentOptions {
             batch: 500,
             health_every: Duration::from_secs(1),
             persist_health: true,
+            linger: Duration::from_millis(2),
         }
     }
 }
@@ -329,15 +334,12 @@ impl Consumer {
                     _ = tick.tick() => {
                         self.on_tick(&mut rate, &mut last_depth).await;
                     }
-                    d = sub.next() => match d {
-                        Ok(Some(first)) => {
-                            let mut batch = vec![first];
-                            while batch.len() < self.opts.batch {
-                                match sub.try_next() {
-                                    Some(d) => batch.push(d),
-                                    None => break,
-                                }
-                            }
+                    d = sub.next() => {
+                        let (batch, ended) = match d {
+                            Ok(Some(first)) => self.fill_batch(first, &mut *sub).await,
+                            other => (Vec::new(), Some(other)),
+                        };
+                        if !batch.is_empty() {
                             match self.process(batch, stop).await {
                                 Ok(()) => backoff.reset(),
                                 Err(BatchError::Stopping) => return,
@@ -350,15 +352,11 @@ impl Consumer {
                                 }
                             }
                         }
-                        Ok(None) => {
-                            self.lost("the subscription ended".into());
-                            if sleep_or_stop(backoff.take(), stop).await {
-                                return;
-                            }
-                            continue 'connect;
-                        }
-                        Err(e) => {
-                            self.lost(format!("lost the connection: {e}"));
+                        if let Some(end) = ended {
+                            self.lost(match end {
+                                Err(e) => format!("lost the connection: {e}"),
+                                _ => "the subscription ended".into(),
+                            });
                             if sleep_or_stop(backoff.take(), stop).await {
                                 return;
                             }
@@ -368,6 +366,34 @@ impl Consumer {
                 }
             }
         }
+    }
+
+    /// A batch starting with `first`: what the bus has buffered and, when that was more than
+    /// one delivery (a backlog), what arrives within `linger` of the first, up to `batch`. Also how the subscription ended, when
+    /// it did meanwhile (the batch is still processed first).
+    async fn fill_batch(
+        &self,
+        first: Delivery,
+        sub: &mut dyn Subscription,
+    ) -> (Vec<Delivery>, Option<Result<Option<Delivery>>>) {
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + self.opts.linger;
+        while batch.len() < self.opts.batch {
+            if let Some(d) = sub.try_next() {
+                batch.push(d);
+                continue;
+            }
+            // A lone delivery is not held back: at low rates that would only add latency.
+            if self.opts.linger.is_zero() || batch.len() < 2 {
+                break;
+            }
+            match tokio::time::timeout_at(deadline, sub.next()).await {
+                Ok(Ok(Some(d))) => batch.push(d),
+                Ok(end) => return (batch, Some(end)),
+                Err(_) => break,
+            }
+        }
+        (batch, None)
     }
 
     async fn connect(&self) -> Result<Box<dyn Subscription>> {
