@@ -227,7 +227,7 @@ impl Ops {
         name: &str,
         mut f: impl FnMut(Option<AgentRecord>) -> AgentRecord,
     ) -> Result<()> {
-        for _ in 0..10 {
+        for attempt in 0..10 {
             let cur = self.store.get_agent(name).await?;
             let (value, version) = match cur {
                 Some(v) => (f(Some(v.value)), Some(v.version)),
@@ -235,7 +235,10 @@ impl Ops {
             };
             match self.store.put_agent(&value, version).await {
                 Ok(_) => return Ok(()),
-                Err(e) if e.kind == ErrorKind::Conflict => continue,
+                Err(e) if e.kind == ErrorKind::Conflict => {
+                    super::after_conflict(attempt).await;
+                    continue;
+                }
                 Err(e) => return Err(e),
             }
         }

@@ -20,6 +20,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use agents::{AgentBackends, AgentOutcome, AgentStatus};
+
+/// Wait before retrying a read-modify-write that lost an optimistic-concurrency race: a random
+/// time up to 2^attempt ms (at most 64 ms). Retrying at once let a quick writer win every race
+/// against a slower one: a scale (read, plan, write) lost eight in a row to node adds in
+/// tests/orchestration.rs. Only a conflict waits.
+pub(crate) async fn after_conflict(attempt: usize) {
+    let cap_us = 1000u64 << attempt.min(6);
+    let jitter_us = (uuid::Uuid::new_v4().as_u128() as u64) % (cap_us + 1);
+    tokio::time::sleep(std::time::Duration::from_micros(jitter_us)).await;
+}
 pub use orchestration::{
     CycleReport, NodeView, OrchestrationBackends, OrchestrationOutcome, ServiceView,
 };

@@ -241,7 +241,7 @@ impl Ops {
         dry_run: bool,
     ) -> Result<T> {
         let mut last = None;
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             let (mut st, version) = self.orchestration_state().await?;
             let out = f(&mut st)?;
             if dry_run {
@@ -253,7 +253,10 @@ impl Ops {
                 .await
             {
                 Ok(_) => return Ok(out),
-                Err(e) if e.kind == ErrorKind::Conflict => last = Some(e),
+                Err(e) if e.kind == ErrorKind::Conflict => {
+                    last = Some(e);
+                    super::after_conflict(attempt).await;
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -446,7 +449,7 @@ impl Ops {
     ) -> Result<CycleReport> {
         let o = self.orch()?.clone();
         let mut last = None;
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             let (mut st, version) = self.orchestration_state().await?;
             let before = st.clone();
             let note = match change {
@@ -564,6 +567,7 @@ impl Ops {
                     Ok(_) => report.persisted = true,
                     Err(e) if e.kind == ErrorKind::Conflict => {
                         last = Some(e);
+                        super::after_conflict(attempt).await;
                         continue;
                     }
                     Err(e) => return Err(e),
@@ -1005,7 +1009,7 @@ impl Ops {
         let json = serde_json::to_value(rec)
             .map_err(|e| Error::runtime(format!("cannot encode the record: {e}")))?;
         // Only this process writes the record while it runs: last writer wins.
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             let version = self.orchestrator_record().await?.map(|(_, v)| v);
             match self
                 .store
@@ -1013,7 +1017,10 @@ impl Ops {
                 .await
             {
                 Ok(_) => return Ok(()),
-                Err(e) if e.kind == ErrorKind::Conflict => continue,
+                Err(e) if e.kind == ErrorKind::Conflict => {
+                    super::after_conflict(attempt).await;
+                    continue;
+                }
                 Err(e) => return Err(e),
             }
         }

@@ -277,7 +277,7 @@ impl Ops {
         audit: Option<&AuditCtx<'_>>,
     ) -> Result<RegisterOutcome> {
         spec.validate()?;
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             let current = self.store.get_app(&spec.application_name).await?;
             let now = Utc::now();
             let app = apply_registration(
@@ -318,7 +318,10 @@ impl Ops {
                 .await
             {
                 Ok(_) => return Ok(outcome),
-                Err(e) if e.kind == ErrorKind::Conflict => continue,
+                Err(e) if e.kind == ErrorKind::Conflict => {
+                    super::after_conflict(attempt).await;
+                    continue;
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -337,7 +340,7 @@ impl Ops {
         audit: Option<&AuditCtx<'_>>,
     ) -> Result<ClientRegistered> {
         client.validate()?;
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             let current = self.store.get_app(&client.application_name).await?;
             let spec = spec_keeping_stages(client, current.as_ref().map(|c| &c.value));
             let now = Utc::now();
@@ -395,7 +398,10 @@ impl Ops {
                         connector,
                     });
                 }
-                Err(e) if e.kind == ErrorKind::Conflict => continue,
+                Err(e) if e.kind == ErrorKind::Conflict => {
+                    super::after_conflict(attempt).await;
+                    continue;
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -470,7 +476,7 @@ impl Ops {
         dry_run: bool,
         audit: Option<&AuditCtx<'_>>,
     ) -> Result<UnregisterOutcome> {
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             let current = self
                 .store
                 .get_app(name)
@@ -525,7 +531,10 @@ impl Ops {
                 .await
             {
                 Ok(()) => {}
-                Err(e) if e.kind == ErrorKind::Conflict => continue,
+                Err(e) if e.kind == ErrorKind::Conflict => {
+                    super::after_conflict(attempt).await;
+                    continue;
+                }
                 Err(e) => return Err(e),
             }
             if agent.is_some() {
