@@ -7,7 +7,8 @@
 //!    in-process bus; time until the agent has decoded, stored (embedded SQLite, WAL),
 //!    acknowledged and windowed all of them (default cctvs config: LOF every 10 reports).
 //! 2. Publish → stored latency at 1,000 reports/s: per report, the time from the publish
-//!    call until the agent has committed it (its counter, polled every 0.5 ms); p50/p99.
+//!    call until the agent has committed it (its counter, polled every 0.5 ms); p50/p99; and
+//!    the bytes written to the store's files per report (write amplification).
 //! 3. Through RabbitMQ: the same pre-filled queue drained by the agent, against a plain lapin
 //!    consumer that only acknowledges (multiple, same prefetch), in the same run: the ratio,
 //!    in five rounds, and their median.
@@ -141,6 +142,7 @@ async fn visible_latency(rate: f64, secs: f64) -> (f64, f64, usize) {
     bus.declare(&t).await.unwrap();
     let (stop, task, io) = start(&store, bus.clone(), &app);
     tokio::time::sleep(Duration::from_millis(200)).await;
+    let written0 = written_bytes();
     let n = (rate * secs) as usize;
     let all = reports(&app, n);
     let sent = Arc::new(std::sync::Mutex::new(Vec::with_capacity(n)));
@@ -175,6 +177,10 @@ async fn visible_latency(rate: f64, secs: f64) -> (f64, f64, usize) {
     publisher.await.unwrap();
     let _ = stop.send(true);
     let _ = task.await;
+    println!(
+        "  (written to the store files: {:.1} KB per report)",
+        (written_bytes() - written0) as f64 / 1024.0 / n as f64
+    );
     lat.sort_by(f64::total_cmp);
     let p = |q: f64| lat[((lat.len() - 1) as f64 * q) as usize];
     (p(0.5), p(0.99), lat.len())
@@ -250,6 +256,19 @@ async fn amqp(n: usize, round: usize) -> Option<(f64, f64)> {
     let _ = task.await;
     let _ = bus.remove(&t).await;
     Some((agent, baseline))
+}
+
+/// Bytes this process has handed to write calls (`wchar` of /proc/self/io): here, the store's
+/// WAL, checkpoints and database files.
+fn written_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("wchar:").map(|v| v.trim().parse().ok()))
+        })
+        .flatten()
+        .unwrap_or(0)
 }
 
 /// A `/proc/<pid>/status` field in kB.

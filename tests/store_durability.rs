@@ -262,7 +262,7 @@ fn a_new_store_keeps_metrics_in_a_second_file_with_large_pages() {
     assert_eq!(metrics.file_name().unwrap(), "rohe.metrics.db");
     let m = rusqlite::Connection::open(&metrics).unwrap();
     let page: i64 = m.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
-    assert_eq!(page, 32 * 1024);
+    assert_eq!(page, 8 * 1024);
     let c = rusqlite::Connection::open(&store).unwrap();
     let page: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
     assert_eq!(
