@@ -1,25 +1,29 @@
-//! A JSON tree that borrows from the text it was parsed from, for the agent's hot path.
+//! A JSON tree that borrows from the text it was parsed from and lives in an arena, for the
+//! agent's hot path.
 //!
 //! Why not `serde_json::Value`: profiling the agent (BENCHMARKS.md) put a third of its time in
 //! building `Value`s: every key becomes an owned `String` and every object an ordered hash map,
 //! for a report that is read once and thrown away. Here strings without escapes borrow from the
-//! body, objects are small vectors searched in order, and numbers stay as they were written
-//! (integer or float). serde_json still does the parsing, so the grammar, its error messages and
-//! its nesting limit (128 levels) are serde_json's.
+//! body, objects are small slices searched in order, and numbers stay as they were written
+//! (integer or float). Every array and object is one slice in a [`bumpalo::Bump`] arena, so a
+//! tree costs no allocation of its own and nothing to drop: the arena is reset between reports
+//! (a tree of 47 containers was 47 allocations and 47 frees). serde_json still does the
+//! parsing, so the grammar, its error messages and its nesting limit (128 levels) are
+//! serde_json's.
 //!
 //! Duplicate keys behave as in `Value`: the last value wins, and the key is seen once.
 
-use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use std::borrow::Cow;
+use bumpalo::Bump;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Json<'a> {
     Null,
     Bool(bool),
     Number(Number),
-    String(Cow<'a, str>),
-    Array(Vec<Json<'a>>),
+    String(&'a str),
+    Array(&'a [Json<'a>]),
     Object(Object<'a>),
 }
 
@@ -56,23 +60,23 @@ impl fmt::Display for Number {
 }
 
 /// An object's entries in the order written, each key once.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Object<'a>(Vec<(Cow<'a, str>, Json<'a>)>);
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Object<'a>(&'a [(&'a str, Json<'a>)]);
 
 impl<'a> Object<'a> {
-    pub fn get(&self, key: &str) -> Option<&Json<'a>> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    pub fn get(&self, key: &str) -> Option<&'a Json<'a>> {
+        self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
     pub fn contains_key(&self, key: &str) -> bool {
         self.get(key).is_some()
     }
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Json<'a>)> {
-        self.0.iter().map(|(k, v)| (k.as_ref(), v))
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a Json<'a>)> + use<'a> {
+        self.0.iter().map(|(k, v)| (*k, v))
     }
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|(k, _)| k.as_ref())
+    pub fn keys(&self) -> impl Iterator<Item = &'a str> + use<'a> {
+        self.0.iter().map(|(k, _)| *k)
     }
-    pub fn values(&self) -> impl Iterator<Item = &Json<'a>> {
+    pub fn values(&self) -> impl Iterator<Item = &'a Json<'a>> + use<'a> {
         self.0.iter().map(|(_, v)| v)
     }
     pub fn len(&self) -> usize {
@@ -81,57 +85,66 @@ impl<'a> Object<'a> {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
 
-    /// Keep the last value of a repeated key, at the first key's place (as `Value` does).
-    fn dedup_keys(&mut self) {
-        let n = self.0.len();
-        let repeated = if n <= 16 {
-            (1..n).any(|i| self.0[..i].iter().any(|(k, _)| *k == self.0[i].0))
-        } else {
-            let mut seen = std::collections::HashSet::with_capacity(n);
-            !self.0.iter().all(|(k, _)| seen.insert(k.as_ref()))
-        };
-        if !repeated {
-            return;
-        }
-        let mut out: Vec<(Cow<'a, str>, Json<'a>)> = Vec::with_capacity(n);
-        let mut at: std::collections::HashMap<Cow<'a, str>, usize> =
-            std::collections::HashMap::with_capacity(n);
-        for (k, v) in self.0.drain(..) {
-            match at.get(&k) {
-                Some(&i) => out[i].1 = v,
-                None => {
-                    at.insert(k.clone(), out.len());
-                    out.push((k, v));
-                }
+/// Entries as parsed, with a repeated key's last value kept at the first key's place (as
+/// `Value` does). Borrowed back when no key repeats, the usual case.
+fn dedup_keys<'e, 'a>(
+    entries: &'e [(&'a str, Json<'a>)],
+) -> std::borrow::Cow<'e, [(&'a str, Json<'a>)]> {
+    let n = entries.len();
+    let repeated = if n <= 16 {
+        (1..n).any(|i| entries[..i].iter().any(|(k, _)| *k == entries[i].0))
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(n);
+        !entries.iter().all(|(k, _)| seen.insert(*k))
+    };
+    if !repeated {
+        return std::borrow::Cow::Borrowed(entries);
+    }
+    let mut out: Vec<(&'a str, Json<'a>)> = Vec::with_capacity(n);
+    let mut at: std::collections::HashMap<&'a str, usize> =
+        std::collections::HashMap::with_capacity(n);
+    for &(k, v) in entries {
+        match at.get(k) {
+            Some(&i) => out[i].1 = v,
+            None => {
+                at.insert(k, out.len());
+                out.push((k, v));
             }
         }
-        self.0 = out;
     }
+    std::borrow::Cow::Owned(out)
 }
 
 impl<'o, 'a> IntoIterator for &'o Object<'a> {
-    type Item = (&'o str, &'o Json<'a>);
+    type Item = (&'a str, &'a Json<'a>);
     type IntoIter = std::iter::Map<
-        std::slice::Iter<'o, (Cow<'a, str>, Json<'a>)>,
-        fn(&'o (Cow<'a, str>, Json<'a>)) -> (&'o str, &'o Json<'a>),
+        std::slice::Iter<'a, (&'a str, Json<'a>)>,
+        fn(&'a (&'a str, Json<'a>)) -> (&'a str, &'a Json<'a>),
     >;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter().map(|(k, v)| (k.as_ref(), v))
+        self.0.iter().map(|(k, v)| (*k, v))
     }
 }
 
 impl<'a> Json<'a> {
-    /// Parse `text`. Errors are serde_json's.
-    pub fn parse(text: &'a str) -> serde_json::Result<Json<'a>> {
+    /// Parse `text` into a tree whose arrays, objects and unescaped strings live in `arena`.
+    /// Errors are serde_json's.
+    pub fn parse(text: &'a str, arena: &'a Bump) -> serde_json::Result<Json<'a>> {
         let mut de = serde_json::Deserializer::from_str(text);
-        let v = Json::deserialize(&mut de)?;
+        let mut builder = Builder {
+            arena,
+            items: Vec::new(),
+            entries: Vec::new(),
+        };
+        let v = (&mut builder).deserialize(&mut de)?;
         de.end()?;
         Ok(v)
     }
 
     /// The member `key` of an object; None for anything else.
-    pub fn get(&self, key: &str) -> Option<&Json<'a>> {
+    pub fn get(&self, key: &str) -> Option<&'a Json<'a>> {
         match self {
             Json::Object(o) => o.get(key),
             _ => None,
@@ -143,14 +156,14 @@ impl<'a> Json<'a> {
             _ => None,
         }
     }
-    pub fn as_array(&self) -> Option<&[Json<'a>]> {
-        match self {
+    pub fn as_array(&self) -> Option<&'a [Json<'a>]> {
+        match *self {
             Json::Array(a) => Some(a),
             _ => None,
         }
     }
-    pub fn as_str(&self) -> Option<&str> {
-        match self {
+    pub fn as_str(&self) -> Option<&'a str> {
+        match *self {
             Json::String(s) => Some(s),
             _ => None,
         }
@@ -174,15 +187,22 @@ impl<'a> Json<'a> {
     }
 }
 
-impl<'de> Deserialize<'de> for Json<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(JsonVisitor)
+/// Builds a tree as serde_json reports values. The children of the containers being parsed
+/// wait on two stacks; a finished container moves its children into one arena slice.
+struct Builder<'a> {
+    arena: &'a Bump,
+    items: Vec<Json<'a>>,
+    entries: Vec<(&'a str, Json<'a>)>,
+}
+
+impl<'de> DeserializeSeed<'de> for &mut Builder<'de> {
+    type Value = Json<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Json<'de>, D::Error> {
+        d.deserialize_any(self)
     }
 }
 
-struct JsonVisitor;
-
-impl<'de> Visitor<'de> for JsonVisitor {
+impl<'de> Visitor<'de> for &mut Builder<'de> {
     type Value = Json<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -207,57 +227,55 @@ impl<'de> Visitor<'de> for JsonVisitor {
         Ok(Json::Number(Number::Float(f)))
     }
     fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Json<'de>, E> {
-        Ok(Json::String(Cow::Borrowed(s)))
+        Ok(Json::String(s))
     }
+    /// A string with escapes, decoded by serde_json into a scratch buffer.
     fn visit_str<E>(self, s: &str) -> Result<Json<'de>, E> {
-        Ok(Json::String(Cow::Owned(s.to_owned())))
-    }
-    fn visit_string<E>(self, s: String) -> Result<Json<'de>, E> {
-        Ok(Json::String(Cow::Owned(s)))
+        Ok(Json::String(self.arena.alloc_str(s)))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json<'de>, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(v) = seq.next_element()? {
-            items.push(v);
+        let start = self.items.len();
+        while let Some(v) = seq.next_element_seed(&mut *self)? {
+            self.items.push(v);
         }
+        let items = self.arena.alloc_slice_copy(&self.items[start..]);
+        self.items.truncate(start);
         Ok(Json::Array(items))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
-        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
-        while let Some(k) = map.next_key_seed(KeySeed)? {
-            entries.push((k, map.next_value()?));
+        let start = self.entries.len();
+        while let Some(k) = map.next_key_seed(KeySeed(self.arena))? {
+            let v = map.next_value_seed(&mut *self)?;
+            self.entries.push((k, v));
         }
-        let mut o = Object(entries);
-        o.dedup_keys();
-        Ok(Json::Object(o))
+        let entries = self
+            .arena
+            .alloc_slice_copy(&dedup_keys(&self.entries[start..]));
+        self.entries.truncate(start);
+        Ok(Json::Object(Object(entries)))
     }
 }
 
-/// Keys borrow from the text unless they contain escapes.
-struct KeySeed;
+/// Keys borrow from the text unless they contain escapes; those are decoded into the arena.
+struct KeySeed<'a>(&'a Bump);
 
-impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = Cow<'de, str>;
+impl<'de> DeserializeSeed<'de> for KeySeed<'de> {
+    type Value = &'de str;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_str(KeyVisitor)
+        d.deserialize_str(self)
     }
 }
 
-struct KeyVisitor;
-
-impl<'de> Visitor<'de> for KeyVisitor {
-    type Value = Cow<'de, str>;
+impl<'de> Visitor<'de> for KeySeed<'de> {
+    type Value = &'de str;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object key")
     }
     fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
-        Ok(Cow::Borrowed(s))
+        Ok(s)
     }
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(s.to_owned()))
-    }
-    fn visit_string<E: de::Error>(self, s: String) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(s))
+        Ok(self.0.alloc_str(s))
     }
 }
 
@@ -292,8 +310,9 @@ mod tests {
             include_str!("../../example/reports/ml_report_0.3.json"),
             include_str!("../../example/reports/legacy_qoa4ml_0.1.json"),
         ];
+        let arena = Bump::new();
         for t in texts {
-            let ours = Json::parse(t).unwrap();
+            let ours = Json::parse(t, &arena).unwrap();
             let theirs: Value = serde_json::from_str(t).unwrap();
             assert_eq!(to_value(&ours), theirs, "{t}");
         }
@@ -301,18 +320,22 @@ mod tests {
 
     #[test]
     fn strings_without_escapes_borrow_and_escaped_ones_are_decoded() {
-        let j = Json::parse(r#"{"plain":"abc","esc\n":"a\tb"}"#).unwrap();
+        let text = r#"{"plain":"abc","esc\n":"a\tb"}"#;
+        let arena = Bump::new();
+        let j = Json::parse(text, &arena).unwrap();
         let o = j.as_object().unwrap();
-        assert!(matches!(
-            o.get("plain"),
-            Some(Json::String(Cow::Borrowed("abc")))
-        ));
-        assert_eq!(o.get("esc\n").and_then(Json::as_str), Some("a\tb"));
+        let plain = o.get("plain").and_then(Json::as_str).unwrap();
+        assert_eq!(plain, "abc");
+        assert!(text.as_bytes().as_ptr_range().contains(&plain.as_ptr()));
+        let escaped = o.get("esc\n").and_then(Json::as_str).unwrap();
+        assert_eq!(escaped, "a\tb");
+        assert!(!text.as_bytes().as_ptr_range().contains(&escaped.as_ptr()));
     }
 
     #[test]
     fn a_repeated_key_keeps_its_last_value_once() {
-        let j = Json::parse(r#"{"a":1,"b":2,"a":3}"#).unwrap();
+        let arena = Bump::new();
+        let j = Json::parse(r#"{"a":1,"b":2,"a":3}"#, &arena).unwrap();
         let o = j.as_object().unwrap();
         assert_eq!(o.keys().collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(o.get("a"), Some(&Json::Number(Number::UInt(3))));
@@ -322,7 +345,7 @@ mod tests {
             text.push_str(&format!("\"k{i}\":{i},"));
         }
         text.push_str("\"k5\":\"last\"}");
-        let j = Json::parse(&text).unwrap();
+        let j = Json::parse(&text, &arena).unwrap();
         let o = j.as_object().unwrap();
         assert_eq!(o.len(), 40);
         assert_eq!(o.get("k5").and_then(Json::as_str), Some("last"));
@@ -330,17 +353,19 @@ mod tests {
 
     #[test]
     fn errors_are_serde_jsons() {
-        assert!(Json::parse("{").is_err());
-        assert!(Json::parse("{} trailing").is_err());
+        let arena = Bump::new();
+        assert!(Json::parse("{", &arena).is_err());
+        assert!(Json::parse("{} trailing", &arena).is_err());
         let deep = "[".repeat(10_000);
-        let e = Json::parse(&deep).unwrap_err().to_string();
+        let e = Json::parse(&deep, &arena).unwrap_err().to_string();
         assert!(e.contains("recursion limit"), "{e}");
     }
 
     #[test]
     fn numbers_print_as_serde_json_prints_them() {
+        let arena = Bump::new();
         for (t, s) in [("3", "3"), ("-3", "-3"), ("1.5", "1.5"), ("1e20", "1e+20")] {
-            let Json::Number(n) = Json::parse(t).unwrap() else {
+            let Json::Number(n) = Json::parse(t, &arena).unwrap() else {
                 panic!("{t} is a number")
             };
             assert_eq!(

@@ -8,6 +8,7 @@
 //! the agent dead-letters.
 
 use crate::domain::json::{Json, Object};
+use bumpalo::Bump;
 use serde::{Deserialize, Serialize};
 
 /// Bodies above this are refused before parsing (a report is a few kilobytes).
@@ -124,15 +125,43 @@ pub fn decode(body: &[u8]) -> Result<Report, DecodeError> {
             format!("invalid UTF-8 at byte {}", e.valid_up_to()),
         )
     })?;
-    // serde_json stops at nesting depth 128, so deep bodies are an error, not a stack overflow.
-    let value = Json::parse(text).map_err(|e| {
-        if e.to_string().contains("recursion limit") {
-            err("too_deep", "nesting deeper than 128 levels")
-        } else {
-            err("not_json", e.to_string())
+    with_arena(|arena| {
+        // serde_json stops at nesting depth 128, so deep bodies are an error, not a stack
+        // overflow.
+        let value = Json::parse(text, arena).map_err(|e| {
+            if e.to_string().contains("recursion limit") {
+                err("too_deep", "nesting deeper than 128 levels")
+            } else {
+                err("not_json", e.to_string())
+            }
+        })?;
+        decode_value(&value)
+    })
+}
+
+thread_local! {
+    /// Where the report being decoded is parsed into. Reset after every report, so once it
+    /// has grown to the size of one, parsing allocates nothing.
+    static ARENA: std::cell::RefCell<Bump> = std::cell::RefCell::new(Bump::new());
+}
+
+/// An arena that grew past this on an unusually large report is let go, not kept.
+const ARENA_KEEP_BYTES: usize = 256 * 1024;
+
+fn with_arena<R>(f: impl FnOnce(&Bump) -> R) -> R {
+    ARENA.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut arena) => {
+            let r = f(&arena);
+            if arena.allocated_bytes() > ARENA_KEEP_BYTES {
+                *arena = Bump::new();
+            } else {
+                arena.reset();
+            }
+            r
         }
-    })?;
-    decode_value(&value)
+        // Not reached (decoding does not decode); a fresh arena is correct, only slower.
+        Err(_) => f(&Bump::new()),
+    })
 }
 
 /// Decode an already parsed report.
@@ -420,7 +449,7 @@ fn inference_instances(v: Option<&Json>, out: &mut Vec<Observation>) -> Result<(
 fn inference_instance(v: &Json, out: &mut Vec<Observation>) -> Result<(), DecodeError> {
     let instance = string(v.get("instance_id"));
     let metrics = match v.get("metrics") {
-        Some(Json::Array(m)) => m.as_slice(),
+        Some(Json::Array(m)) => *m,
         Some(Json::Null) | None => &[],
         Some(_) => return Err(err("wrong_type", "ml_inference metrics must be a list")),
     };
@@ -666,7 +695,8 @@ mod tests {
 
     #[test]
     fn classification_by_keys() {
-        let k = |s: &str| classify(Json::parse(s).unwrap().as_object().unwrap());
+        let arena = Bump::new();
+        let k = |s: &str| classify(Json::parse(s, &arena).unwrap().as_object().unwrap());
         assert_eq!(
             k(r#"{"metadata":{},"ml_inference":{}}"#).unwrap(),
             ReportKind::Ml
