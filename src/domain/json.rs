@@ -117,7 +117,7 @@ fn dedup_keys<'e, 'a>(
     std::borrow::Cow::Owned(out)
 }
 
-impl<'o, 'a> IntoIterator for &'o Object<'a> {
+impl<'a> IntoIterator for &Object<'a> {
     type Item = (&'a str, &'a Json<'a>);
     type IntoIter = std::iter::Map<
         std::slice::Iter<'a, (&'a str, Json<'a>)>,
