@@ -270,3 +270,151 @@ fn a_new_store_keeps_metrics_in_a_second_file_with_large_pages() {
         "the store file keeps small pages for small records"
     );
 }
+
+fn report(app: uuid::Uuid, id: &str, n: i64) -> rohe::ports::store::StoredReport {
+    rohe::ports::store::StoredReport {
+        app_id: app,
+        report_id: id.to_string(),
+        run_id: "r1".into(),
+        received_at: chrono::Utc::now(),
+        body: rohe::ports::store::ReportJson::parse(format!(
+            "{{\"n\":{n},\"pad\":\"{}\"}}",
+            "x".repeat(n as usize)
+        ))
+        .unwrap(),
+    }
+}
+
+async fn bodies(
+    store: &rohe::adapters::embedded::SqliteStore,
+    app: uuid::Uuid,
+) -> Vec<(String, String)> {
+    use rohe::ports::store::{Store, TimeRange};
+    store
+        .query_reports(app, TimeRange::last(chrono::Duration::hours(1), 100))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.report_id, r.body.as_str().to_string()))
+        .collect()
+}
+
+/// A metrics file from before the report logs (schema 1) keeps the bodies it holds; reports
+/// stored after the upgrade go to the application's log, and both read back.
+#[tokio::test]
+async fn a_version_1_metrics_file_keeps_its_bodies_and_logs_new_ones() {
+    use rohe::adapters::embedded::{SqliteStore, SyncMode, metrics_path, reports_dir};
+    use rohe::ports::store::Store;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rohe.db");
+    let app = uuid::Uuid::new_v4();
+    {
+        let c = rusqlite::Connection::open(metrics_path(&path)).unwrap();
+        c.execute_batch(
+            "CREATE TABLE metric_reports (app_id TEXT NOT NULL, report_id TEXT NOT NULL,
+                 received_us INTEGER NOT NULL, doc TEXT NOT NULL, run_id TEXT NOT NULL DEFAULT '');
+             CREATE UNIQUE INDEX metric_reports_by_id ON metric_reports(app_id, report_id);
+             CREATE INDEX metric_reports_by_time ON metric_reports(app_id, received_us);
+             PRAGMA user_version=1;",
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO metric_reports VALUES (?1, 'a-old', ?2, '{\"inline\":true}', 'r1')",
+            rusqlite::params![app.to_string(), chrono::Utc::now().timestamp_micros() - 10],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path, SyncMode::Normal).unwrap();
+    assert_eq!(
+        store
+            .insert_reports(&[report(app, "b-new", 3)])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        bodies(&store, app).await,
+        [
+            ("a-old".to_string(), "{\"inline\":true}".to_string()),
+            ("b-new".to_string(), "{\"n\":3,\"pad\":\"xxx\"}".to_string())
+        ]
+    );
+    assert!(reports_dir(&path).join(format!("{app}.log")).is_file());
+    let m = rusqlite::Connection::open(metrics_path(&path)).unwrap();
+    let v: i64 = m
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 2);
+    let inline: String = m
+        .query_row(
+            "SELECT doc FROM metric_reports WHERE report_id = 'b-new'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(inline, "", "a new report's body is in the log, not the row");
+}
+
+/// What a writer killed between appending to the log and committing leaves (records no row
+/// points at) does not disturb later reports; a damaged record is skipped, not returned as
+/// garbage; a redelivered report keeps its first body; purging removes the log.
+#[tokio::test]
+async fn report_logs_survive_a_torn_tail_detect_damage_and_are_purged() {
+    use rohe::adapters::embedded::{SqliteStore, SyncMode, reports_dir};
+    use rohe::ports::store::Store;
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rohe.db");
+    let app = uuid::Uuid::new_v4();
+    let log = reports_dir(&path).join(format!("{app}.log"));
+    let store = SqliteStore::open(&path, SyncMode::Full).unwrap();
+    let first: Vec<_> = (0..3).map(|i| report(app, &format!("r{i}"), i)).collect();
+    assert_eq!(store.insert_reports(&first).await.unwrap(), 3);
+    // A crashed writer's half record.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(&[7, 0, 0, 0, 1, 2])
+        .unwrap();
+    let more = [report(app, "r3", 3), report(app, "r0", 9)];
+    assert_eq!(
+        store.insert_reports(&more).await.unwrap(),
+        1,
+        "r0 is a redelivery"
+    );
+    drop(store);
+    let store = SqliteStore::open(&path, SyncMode::Normal).unwrap();
+    let got = bodies(&store, app).await;
+    let want: Vec<(String, String)> = (0..4)
+        .map(|i| {
+            (
+                format!("r{i}"),
+                format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(i)),
+            )
+        })
+        .collect();
+    let mut sorted = got.clone();
+    sorted.sort();
+    assert_eq!(sorted, want);
+    // Damage r1's body in place.
+    let mut bytes = std::fs::read(&log).unwrap();
+    let at = bytes.windows(6).position(|w| w == b"\"n\":1,").unwrap();
+    bytes[at + 4] = b'8';
+    std::fs::write(&log, &bytes).unwrap();
+    let mut got: Vec<String> = bodies(&store, app)
+        .await
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    got.sort();
+    assert_eq!(got, ["r0", "r2", "r3"]);
+    assert_eq!(store.count_reports(app).await.unwrap(), 4);
+    assert_eq!(store.purge_metrics(app).await.unwrap(), 4);
+    assert!(!log.exists());
+    assert_eq!(
+        store.insert_reports(&[report(app, "r9", 1)]).await.unwrap(),
+        1
+    );
+    assert_eq!(bodies(&store, app).await.len(), 1);
+}

@@ -7,6 +7,7 @@
 //! A committed transaction survives `kill -9` of the process (WAL + `synchronous=NORMAL`);
 //! `sync: full` in the config also makes it survive a power loss, at a cost per commit.
 
+use super::report_log::{self, ReportLogs, Unreadable, reports_dir};
 use crate::domain::app::{Application, RegistrationEvent};
 use crate::error::{Error, Result};
 use crate::ports::store::*;
@@ -21,8 +22,10 @@ use std::time::Duration;
 /// moved the metric tables into their own file (see [`METRICS_SCHEMA`]).
 const SCHEMA_VERSION: i64 = 4;
 
-/// The metrics file's own schema version.
-const METRICS_SCHEMA_VERSION: i64 = 1;
+/// The metrics file's own schema version. Version 2 moved report bodies into per-application
+/// logs ([`super::report_log`]): rows written since carry `log_at`/`log_len` and an empty `doc`;
+/// rows from before keep their body in `doc`.
+const METRICS_SCHEMA_VERSION: i64 = 2;
 
 /// Reports and analyses live in a second file beside the store ([`metrics_path`]), for three
 /// reasons measured on the agent (BENCHMARKS.md):
@@ -42,7 +45,9 @@ CREATE TABLE IF NOT EXISTS metric_reports (
     report_id   TEXT NOT NULL,
     received_us INTEGER NOT NULL,
     doc         TEXT NOT NULL,
-    run_id      TEXT NOT NULL DEFAULT ''
+    run_id      TEXT NOT NULL DEFAULT '',
+    log_at      INTEGER,
+    log_len     INTEGER
 );
 CREATE UNIQUE INDEX IF NOT EXISTS metric_reports_by_id ON metric_reports(app_id, report_id);
 CREATE INDEX IF NOT EXISTS metric_reports_by_time ON metric_reports(app_id, received_us);
@@ -113,6 +118,9 @@ pub struct SqliteStore {
     /// Metric reports and analyses.
     metrics: Arc<Mutex<Connection>>,
     metrics_path: PathBuf,
+    /// The bodies of metric reports. Locked only inside `with_metrics`, after the connection.
+    logs: Arc<Mutex<ReportLogs>>,
+    sync: SyncMode,
 }
 
 /// Where the metrics of the store at `path` live: `rohe.db` -> `rohe.metrics.db`, beside it.
@@ -259,9 +267,16 @@ impl SqliteStore {
             return Err(newer_file(&mpath, mversion, METRICS_SCHEMA_VERSION));
         }
         if mversion < METRICS_SCHEMA_VERSION {
+            // Version 1's report table lacks the log columns (CREATE IF NOT EXISTS keeps it).
+            let add_log_columns = if mversion == 1 {
+                "ALTER TABLE metric_reports ADD COLUMN log_at INTEGER;
+                 ALTER TABLE metric_reports ADD COLUMN log_len INTEGER;"
+            } else {
+                ""
+            };
             metrics
                 .execute_batch(&format!(
-                    "BEGIN IMMEDIATE; {METRICS_SCHEMA} PRAGMA user_version={METRICS_SCHEMA_VERSION}; COMMIT;"
+                    "BEGIN IMMEDIATE; {METRICS_SCHEMA} {add_log_columns} PRAGMA user_version={METRICS_SCHEMA_VERSION}; COMMIT;"
                 ))
                 .map_err(store_err(&mpath))?;
         }
@@ -281,6 +296,8 @@ impl SqliteStore {
             path: path.to_path_buf(),
             metrics: Arc::new(Mutex::new(metrics)),
             metrics_path: mpath,
+            logs: Arc::new(Mutex::new(ReportLogs::new(reports_dir(path)))),
+            sync,
         })
     }
 
@@ -677,44 +694,77 @@ impl Store for SqliteStore {
     }
 
     async fn insert_reports(&self, reports: &[StoredReport]) -> Result<u64> {
-        // The body is bound as the text that arrived (no re-encoding); the rows are copied
-        // once, to move them to the connection's thread.
-        let mut app_ids: Vec<(uuid::Uuid, String)> = Vec::with_capacity(1);
-        let rows: Vec<(usize, String, i64, String, String)> = reports
-            .iter()
-            .map(|r| {
-                let a = match app_ids.iter().position(|(id, _)| *id == r.app_id) {
-                    Some(i) => i,
-                    None => {
-                        app_ids.push((r.app_id, r.app_id.to_string()));
-                        app_ids.len() - 1
-                    }
-                };
-                (
-                    a,
-                    r.report_id.clone(),
-                    micros(r.received_at),
-                    r.body.as_str().to_owned(),
-                    r.run_id.clone(),
-                )
-            })
-            .collect();
+        // Bodies are encoded here, as the records of each application's log (the one copy
+        // that moves them to the connection's thread); rows point into those records.
+        struct AppBatch {
+            app_id: uuid::Uuid,
+            id_text: String,
+            records: Vec<u8>,
+        }
+        let mut apps: Vec<AppBatch> = Vec::with_capacity(1);
+        let mut rows: Vec<(usize, String, i64, String, u64, i64)> =
+            Vec::with_capacity(reports.len());
+        for r in reports {
+            let a = match apps.iter().position(|b| b.app_id == r.app_id) {
+                Some(i) => i,
+                None => {
+                    apps.push(AppBatch {
+                        app_id: r.app_id,
+                        id_text: r.app_id.to_string(),
+                        records: Vec::new(),
+                    });
+                    apps.len() - 1
+                }
+            };
+            let body = r.body.as_str().as_bytes();
+            let records = &mut apps[a].records;
+            records.reserve(report_log::HEADER_BYTES + body.len());
+            let at = report_log::encode(records, body)?;
+            rows.push((
+                a,
+                r.report_id.clone(),
+                micros(r.received_at),
+                r.run_id.clone(),
+                at,
+                body.len() as i64,
+            ));
+        }
+        let logs = self.logs.clone();
+        let sync = self.sync == SyncMode::Full;
         self.with_metrics(move |c, p| {
             let err = store_err(p);
+            // The write lock first: records are appended only while it is held.
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(&err)?;
+            let mut logs = logs
+                .lock()
+                .map_err(|_| Error::runtime("the report logs were poisoned by a panic"))?;
+            let mut base = Vec::with_capacity(apps.len());
+            for app in &apps {
+                base.push(logs.append(app.app_id, &app.records, sync)?);
+            }
             let mut new = 0u64;
             {
                 let mut stmt = tx
                     .prepare_cached(
-                        "INSERT INTO metric_reports (app_id, report_id, received_us, doc, run_id)
-                         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                        "INSERT INTO metric_reports
+                           (app_id, report_id, received_us, doc, run_id, log_at, log_len)
+                         VALUES (?1, ?2, ?3, '', ?4, ?5, ?6) ON CONFLICT DO NOTHING",
                     )
                     .map_err(&err)?;
-                for (a, id, t, d, r) in &rows {
+                // A report already stored (a redelivery) keeps its first record; the new one
+                // stays in the log unreferenced.
+                for (a, id, t, run, at, len) in &rows {
                     new += stmt
-                        .execute(params![app_ids[*a].1, id, t, d, r])
+                        .execute(params![
+                            apps[*a].id_text,
+                            id,
+                            t,
+                            run,
+                            (base[*a] + at) as i64,
+                            len
+                        ])
                         .map_err(&err)? as u64;
                 }
             }
@@ -743,40 +793,75 @@ impl Store for SqliteStore {
         range: TimeRange,
     ) -> Result<Vec<StoredReport>> {
         let (since, until) = range_micros(&range);
+        let logs = self.logs.clone();
         self.with_metrics(move |c, p| {
             let err = store_err(p);
             // The newest `limit` in the range, returned oldest first.
             let mut stmt = c
                 .prepare_cached(
-                    "SELECT report_id, received_us, doc, run_id FROM (
-                       SELECT report_id, received_us, doc, run_id FROM metric_reports
+                    "SELECT report_id, received_us, doc, run_id, log_at, log_len FROM (
+                       SELECT report_id, received_us, doc, run_id, log_at, log_len
+                       FROM metric_reports
                        WHERE app_id = ?1 AND received_us BETWEEN ?2 AND ?3
                        ORDER BY received_us DESC LIMIT ?4)
                      ORDER BY received_us",
                 )
                 .map_err(&err)?;
+            type Row = (String, i64, String, String, Option<i64>, Option<i64>);
             let rows = stmt
                 .query_map(
                     params![app_id.to_string(), since, until, range.limit as i64],
                     |r| {
                         Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, i64>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, String>(3)?,
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
                         ))
                     },
                 )
+                .map_err(&err)?
+                .collect::<rusqlite::Result<Vec<Row>>>()
                 .map_err(&err)?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (report_id, at, doc, run_id) = row.map_err(&err)?;
-                let body = ReportJson::parse(doc).map_err(|e| {
-                    Error::runtime(format!(
-                        "the store holds an unreadable metric report record: {e}"
-                    ))
-                    .hint("the file may have been written by another program")
-                })?;
+            let unreadable = |e: String| {
+                Error::runtime(format!(
+                    "the store holds an unreadable metric report record: {e}"
+                ))
+                .hint("the file may have been written by another program")
+            };
+            let mut reader = None;
+            let mut lost = 0usize;
+            let mut out = Vec::with_capacity(rows.len());
+            for (report_id, at, doc, run_id, log_at, log_len) in rows {
+                let doc = match (log_at, log_len) {
+                    (Some(log_at), Some(log_len)) => {
+                        if reader.is_none() {
+                            let logs = logs.lock().map_err(|_| {
+                                Error::runtime("the report logs were poisoned by a panic")
+                            })?;
+                            reader = Some(logs.reader(app_id)?);
+                        }
+                        let Some(Some(r)) = reader.as_mut() else {
+                            lost += 1;
+                            continue;
+                        };
+                        let read = r
+                            .read(log_at as u64, log_len as usize)
+                            .map_err(|e| unreadable(e.to_string()))?;
+                        match read {
+                            Ok(body) => String::from_utf8(body.to_vec())
+                                .map_err(|e| unreadable(e.to_string()))?,
+                            Err(Unreadable::Missing | Unreadable::Damaged) => {
+                                lost += 1;
+                                continue;
+                            }
+                        }
+                    }
+                    _ => doc,
+                };
+                let body = ReportJson::parse(doc).map_err(|e| unreadable(e.to_string()))?;
                 out.push(StoredReport {
                     app_id,
                     report_id,
@@ -784,6 +869,13 @@ impl Store for SqliteStore {
                     received_at: from_micros(at),
                     body,
                 });
+            }
+            if lost > 0 {
+                // Records that never reached the disk before a power loss (see report_log).
+                tracing::warn!(
+                    "{lost} stored report(s) of application {app_id} have no readable body in {}; skipped",
+                    logs.lock().map(|l| l.path(app_id)).unwrap_or_default().display()
+                );
             }
             Ok(out)
         })
@@ -873,6 +965,7 @@ impl Store for SqliteStore {
     }
 
     async fn purge_metrics(&self, app_id: uuid::Uuid) -> Result<u64> {
+        let logs = self.logs.clone();
         self.with_metrics(move |c, p| {
             let err = store_err(p);
             let tx = c
@@ -885,6 +978,11 @@ impl Store for SqliteStore {
             let b = tx
                 .execute("DELETE FROM analysis_results WHERE app_id = ?1", [&id])
                 .map_err(&err)?;
+            // Inside the transaction, so no writer appends to the log in between; a failed
+            // commit after this leaves rows whose bodies are gone, which queries skip.
+            logs.lock()
+                .map_err(|_| Error::runtime("the report logs were poisoned by a panic"))?
+                .remove(app_id)?;
             tx.commit().map_err(&err)?;
             Ok((a + b) as u64)
         })
