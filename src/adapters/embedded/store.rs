@@ -27,14 +27,10 @@ const SCHEMA_VERSION: i64 = 4;
 /// rows from before keep their body in `doc`.
 const METRICS_SCHEMA_VERSION: i64 = 2;
 
-/// Reports and analyses live in a second file beside the store ([`metrics_path`]), for three
-/// reasons measured on the agent (BENCHMARKS.md):
-/// * its own page size. Larger pages take 2-3 KB reports with less work per report in bulk
-///   (4/8/16/32 KB: ~32k/40k/44k/48k reports per CPU-second) but every commit rewrites the last
-///   page of the table and of each index, so at a steady 700-1,000 reports/s they write more
-///   (21/25/36/44 KB per report with 5-10 ms batching). 8 KB is the balance: an agent on an SD
-///   card writes about what 4 KB pages would, and drains a backlog 25% faster. Registrations'
-///   small rewritten records keep 4 KB in the store file;
+/// Reports and analyses live in a second file beside the store ([`metrics_path`]), and report
+/// bodies in logs beside that ([`super::report_log`]), for reasons measured on the agent
+/// (BENCHMARKS.md):
+/// * its own page size ([`METRICS_PAGE_SIZE`]);
 /// * its own write lock and WAL: a registration no longer waits for an agent's batch commit;
 /// * rowid tables with unique indexes, not `WITHOUT ROWID` tables keyed by (app, id): such a
 ///   row is its key, a report spilled into overflow pages that every key comparison of an
@@ -63,8 +59,13 @@ CREATE UNIQUE INDEX IF NOT EXISTS analysis_results_by_id ON analysis_results(app
 CREATE INDEX IF NOT EXISTS analysis_results_by_time ON analysis_results(app_id, at_us);
 ";
 
-/// Page size of a new metrics file (an existing file keeps the one it was made with).
-const METRICS_PAGE_SIZE: u32 = 8 * 1024;
+/// Page size of a new metrics file (an existing file keeps the one it was made with). Every
+/// commit rewrites the last page of the table and of each index whatever it holds, so at a
+/// steady rate smaller pages write fewer bytes per report. While bodies were rows, larger
+/// pages drained a backlog faster (4/8/16/32 KB: ~32k/40k/44k/48k reports per CPU-second) and
+/// 8 KB was the balance; with ~150-byte rows 4 KB is as fast in bulk (68.6k vs 62.5k per
+/// CPU-second) and writes 13 instead of 18 KB per report at 1,000 reports/s.
+const METRICS_PAGE_SIZE: u32 = 4 * 1024;
 
 // Every index is written on every commit: registrations touch applications, history and audit,
 // so those carry only the indexes their reads need (the audit log is read newest-first by seq;
