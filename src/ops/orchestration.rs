@@ -1130,15 +1130,19 @@ impl Ops {
             .id()
             .ok_or_else(|| Error::runtime("the orchestrator exited at once"))?
             as i32;
-        tokio::spawn(async move {
-            let _ = child.wait().await;
-        });
+        // Reap it when it exits while we run; after we exit, init does.
+        let reap_later = |mut child: tokio::process::Child| {
+            tokio::spawn(async move {
+                let _ = child.wait().await;
+            });
+        };
         // Wait for it to record itself (its first cycle runs right after).
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while std::time::Instant::now() < deadline {
             if let Some((rec, _)) = self.orchestrator_record().await?
                 && rec.pid == pid
             {
+                reap_later(child);
                 self.store
                     .append_audit(&self.audit_entry(
                         "orchestrator.start",
@@ -1148,14 +1152,18 @@ impl Ops {
                     .await?;
                 return Ok((rec, true));
             }
-            if !orchestrator_alive(pid) {
+            // Asked of the child itself, not of /proc: while exec loads the new program the
+            // command line there is the parent's or empty, and a loaded machine made this
+            // report a starting orchestrator as exited.
+            if let Ok(Some(status)) = child.try_wait() {
                 return Err(Error::runtime(format!(
-                    "the orchestrator exited at start; see {}",
+                    "the orchestrator exited at start ({status}); see {}",
                     log.display()
                 )));
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+        reap_later(child);
         Err(Error::runtime(format!(
             "the orchestrator (pid {pid}) did not start within 10 s; see {}",
             log.display()
