@@ -5,6 +5,12 @@ mod common;
 use common::Sandbox;
 use std::time::Duration;
 
+/// The single value a query returns.
+fn one<T: rusqlite::types::FromSql>(c: &rusqlite::Connection, sql: &str) -> T {
+    c.query_row(sql, [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
 fn app_file(sb: &Sandbox, name: &str) -> String {
     let text = format!(
         "application_name: {name}\nrun_id: r1\nuser_id: u1\nstages:\n  - name: s\n    microservices:\n      - name: m1\n      - name: m2\n"
@@ -79,9 +85,7 @@ fn kill_9_loses_no_acknowledged_write_and_corrupts_nothing() {
 
     // The file is intact...
     let conn = rusqlite::Connection::open(sb.store()).unwrap();
-    let check: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
+    let check: String = one(&conn, "PRAGMA integrity_check");
     assert_eq!(check, "ok");
     drop(conn);
     // ...every acknowledged registration is there, whole...
@@ -189,26 +193,18 @@ async fn a_version_3_store_keeps_its_reports_and_analyses_when_upgraded() {
     assert_eq!(store.count_reports(app).await.unwrap(), 4);
     drop(store);
     let c = rusqlite::Connection::open(&path).unwrap();
-    let version: i64 = c
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
+    let version: i64 = one(&c, "PRAGMA user_version");
     assert_eq!(version, 4);
-    let left: i64 = c
-        .query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('metric_reports', 'analysis_results')",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let left: i64 = one(
+        &c,
+        "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('metric_reports', 'analysis_results')",
+    );
     assert_eq!(left, 0, "the metric tables moved out of the store file");
     let m = rusqlite::Connection::open(dir.path().join("v3.metrics.db")).unwrap();
-    let layout: String = m
-        .query_row(
-            "SELECT sql FROM sqlite_master WHERE name = 'metric_reports'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let layout: String = one(
+        &m,
+        "SELECT sql FROM sqlite_master WHERE name = 'metric_reports'",
+    );
     assert!(!layout.contains("WITHOUT ROWID"), "{layout}");
 }
 
@@ -261,13 +257,13 @@ fn a_new_store_keeps_metrics_in_a_second_file_with_small_pages() {
     let metrics = rohe::adapters::embedded::metrics_path(&store);
     assert_eq!(metrics.file_name().unwrap(), "rohe.metrics.db");
     let m = rusqlite::Connection::open(&metrics).unwrap();
-    let page: i64 = m.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+    let page: i64 = one(&m, "PRAGMA page_size");
     assert_eq!(
         page, 4096,
         "rows without bodies write least with small pages"
     );
     let c = rusqlite::Connection::open(&store).unwrap();
-    let page: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+    let page: i64 = one(&c, "PRAGMA page_size");
     assert_eq!(page, 4096);
 }
 
@@ -341,17 +337,12 @@ async fn a_version_1_metrics_file_keeps_its_bodies_and_logs_new_ones() {
     );
     assert!(reports_dir(&path).join(format!("{app}.log")).is_file());
     let m = rusqlite::Connection::open(metrics_path(&path)).unwrap();
-    let v: i64 = m
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
+    let v: i64 = one(&m, "PRAGMA user_version");
     assert_eq!(v, 2);
-    let inline: String = m
-        .query_row(
-            "SELECT doc FROM metric_reports WHERE report_id = 'b-new'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let inline: String = one(
+        &m,
+        "SELECT doc FROM metric_reports WHERE report_id = 'b-new'",
+    );
     assert_eq!(inline, "", "a new report's body is in the log, not the row");
 }
 
