@@ -159,7 +159,7 @@ fn with_arena<R>(f: impl FnOnce(&Bump) -> R) -> R {
             }
             r
         }
-        // Not reached (decoding does not decode); a fresh arena is correct, only slower.
+        // Not reached (decoding never calls itself); a fresh arena is correct, only slower.
         Err(_) => f(&Bump::new()),
     })
 }
