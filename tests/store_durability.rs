@@ -409,3 +409,72 @@ async fn report_logs_survive_a_torn_tail_detect_damage_and_are_purged() {
     );
     assert_eq!(bodies(&store, app).await.len(), 1);
 }
+
+/// Processes that open an old metrics file at the same moment all see its old version; the
+/// upgrade must still happen once, and every one of them open the store.
+#[test]
+fn an_old_metrics_file_opened_by_several_processes_at_once_upgrades_once() {
+    use rohe::adapters::embedded::{SqliteStore, SyncMode, metrics_path};
+    for round in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rohe.db");
+        // A current store file beside an old metrics file.
+        drop(SqliteStore::open(&path, SyncMode::Normal).unwrap());
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", metrics_path(&path).display()));
+        }
+        {
+            let c = rusqlite::Connection::open(metrics_path(&path)).unwrap();
+            c.execute_batch(
+                "PRAGMA journal_mode=WAL;
+                 CREATE TABLE metric_reports (app_id TEXT NOT NULL, report_id TEXT NOT NULL,
+                     received_us INTEGER NOT NULL, doc TEXT NOT NULL, run_id TEXT NOT NULL DEFAULT '');
+                 PRAGMA user_version=1;",
+            )
+            .unwrap();
+        }
+        let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let opened: Vec<_> = (0..4)
+            .map(|_| {
+                let (path, start) = (path.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    SqliteStore::open(&path, SyncMode::Normal).map(drop)
+                })
+            })
+            .collect();
+        for t in opened {
+            if let Err(e) = t.join().unwrap() {
+                panic!("round {round}: {e}");
+            }
+        }
+        let m = rusqlite::Connection::open(metrics_path(&path)).unwrap();
+        assert_eq!(one::<i64>(&m, "PRAGMA user_version"), 2);
+    }
+}
+
+/// Processes that create the store together (the console and an agent started at once on a new
+/// machine) all open it.
+#[test]
+fn a_new_store_opened_by_several_processes_at_once_opens_in_each() {
+    use rohe::adapters::embedded::{SqliteStore, SyncMode};
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rohe.db");
+        let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let opened: Vec<_> = (0..4)
+            .map(|_| {
+                let (path, start) = (path.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    SqliteStore::open(&path, SyncMode::Normal).map(drop)
+                })
+            })
+            .collect();
+        for t in opened {
+            if let Err(e) = t.join().unwrap() {
+                panic!("round {round}: {e}");
+            }
+        }
+    }
+}

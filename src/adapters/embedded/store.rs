@@ -152,9 +152,21 @@ fn open_file(path: &Path, sync: SyncMode, page_size: Option<u32>) -> Result<Conn
             .map_err(&err)?;
     }
     // journal_mode answers with a row; a non-database file fails here with a clear code.
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-        .map_err(&err)?;
+    // Switching a new file to WAL needs its exclusive lock, and SQLite answers "busy" at once
+    // instead of waiting when another process is doing the same (several rohe processes
+    // creating one store): retry for as long as the busy timeout.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mode: String = loop {
+        match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)) {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            r => break r.map_err(&err)?,
+        }
+    };
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Error::runtime(format!(
             "store {}: cannot use write-ahead logging (journal mode is {mode})",
@@ -268,18 +280,7 @@ impl SqliteStore {
             return Err(newer_file(&mpath, mversion, METRICS_SCHEMA_VERSION));
         }
         if mversion < METRICS_SCHEMA_VERSION {
-            // Version 1's report table lacks the log columns (CREATE IF NOT EXISTS keeps it).
-            let add_log_columns = if mversion == 1 {
-                "ALTER TABLE metric_reports ADD COLUMN log_at INTEGER;
-                 ALTER TABLE metric_reports ADD COLUMN log_len INTEGER;"
-            } else {
-                ""
-            };
-            metrics
-                .execute_batch(&format!(
-                    "BEGIN IMMEDIATE; {METRICS_SCHEMA} {add_log_columns} PRAGMA user_version={METRICS_SCHEMA_VERSION}; COMMIT;"
-                ))
-                .map_err(store_err(&mpath))?;
+            upgrade_metrics(&metrics, &mpath)?;
         }
         if version < SCHEMA_VERSION {
             if (1..4).contains(&version) {
@@ -343,6 +344,37 @@ where
         _ => tokio::task::spawn_blocking(work)
             .await
             .map_err(|e| Error::runtime(format!("store task failed: {e}")))?,
+    }
+}
+
+/// Bring the metrics file to [`METRICS_SCHEMA_VERSION`]. The version is read again under the
+/// write lock: processes opening an old file together each saw the old version, and only the
+/// first may add columns (`ALTER TABLE` is not idempotent as `CREATE IF NOT EXISTS` is).
+fn upgrade_metrics(c: &Connection, p: &Path) -> Result<()> {
+    let err = store_err(p);
+    c.execute_batch("BEGIN IMMEDIATE").map_err(&err)?;
+    let upgraded = user_version(c, p).and_then(|version| {
+        if version >= METRICS_SCHEMA_VERSION {
+            return Ok(());
+        }
+        // Version 1's report table lacks the log columns (CREATE IF NOT EXISTS keeps it).
+        let add_log_columns = if version == 1 {
+            "ALTER TABLE metric_reports ADD COLUMN log_at INTEGER;
+             ALTER TABLE metric_reports ADD COLUMN log_len INTEGER;"
+        } else {
+            ""
+        };
+        c.execute_batch(&format!(
+            "{METRICS_SCHEMA} {add_log_columns} PRAGMA user_version={METRICS_SCHEMA_VERSION};"
+        ))
+        .map_err(&err)
+    });
+    match upgraded {
+        Ok(()) => c.execute_batch("COMMIT").map_err(&err),
+        Err(e) => {
+            let _ = c.execute_batch("ROLLBACK");
+            Err(e)
+        }
     }
 }
 
