@@ -410,6 +410,26 @@ async fn report_logs_survive_a_torn_tail_detect_damage_and_are_purged() {
     assert_eq!(bodies(&store, app).await.len(), 1);
 }
 
+/// Open the store at `path` from four threads released together (as processes started at once).
+fn open_from_four_threads_at_once(path: &std::path::Path, round: usize) {
+    use rohe::adapters::embedded::{SqliteStore, SyncMode};
+    let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+    let opened: Vec<_> = (0..4)
+        .map(|_| {
+            let (path, start) = (path.to_path_buf(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                SqliteStore::open(&path, SyncMode::Normal).map(drop)
+            })
+        })
+        .collect();
+    for t in opened {
+        if let Err(e) = t.join().unwrap() {
+            panic!("round {round}: {e}");
+        }
+    }
+}
+
 /// Processes that open an old metrics file at the same moment all see its old version; the
 /// upgrade must still happen once, and every one of them open the store.
 #[test]
@@ -433,21 +453,7 @@ fn an_old_metrics_file_opened_by_several_processes_at_once_upgrades_once() {
             )
             .unwrap();
         }
-        let start = std::sync::Arc::new(std::sync::Barrier::new(4));
-        let opened: Vec<_> = (0..4)
-            .map(|_| {
-                let (path, start) = (path.clone(), start.clone());
-                std::thread::spawn(move || {
-                    start.wait();
-                    SqliteStore::open(&path, SyncMode::Normal).map(drop)
-                })
-            })
-            .collect();
-        for t in opened {
-            if let Err(e) = t.join().unwrap() {
-                panic!("round {round}: {e}");
-            }
-        }
+        open_from_four_threads_at_once(&path, round);
         let m = rusqlite::Connection::open(metrics_path(&path)).unwrap();
         assert_eq!(one::<i64>(&m, "PRAGMA user_version"), 2);
     }
@@ -457,24 +463,9 @@ fn an_old_metrics_file_opened_by_several_processes_at_once_upgrades_once() {
 /// machine) all open it.
 #[test]
 fn a_new_store_opened_by_several_processes_at_once_opens_in_each() {
-    use rohe::adapters::embedded::{SqliteStore, SyncMode};
     for round in 0..20 {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rohe.db");
-        let start = std::sync::Arc::new(std::sync::Barrier::new(4));
-        let opened: Vec<_> = (0..4)
-            .map(|_| {
-                let (path, start) = (path.clone(), start.clone());
-                std::thread::spawn(move || {
-                    start.wait();
-                    SqliteStore::open(&path, SyncMode::Normal).map(drop)
-                })
-            })
-            .collect();
-        for t in opened {
-            if let Err(e) = t.join().unwrap() {
-                panic!("round {round}: {e}");
-            }
-        }
+        open_from_four_threads_at_once(&path, round);
     }
 }
